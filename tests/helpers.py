@@ -1,0 +1,38 @@
+"""Backend-agnostic test helpers (the contract test runs on TensorFlow and JAX)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def trainable_gradients(model, x, weights):
+    """Gradients of ``sum(model(x) * weights)`` for every trainable variable, as NumPy arrays."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = ops.sum(model(x, training=True) * weights)
+        grads = tape.gradient(loss, model.trainable_variables)
+    elif backend == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        frozen = [v.value for v in model.non_trainable_variables]
+
+        def loss_fn(tv):
+            y, _ = model.stateless_call(tv, frozen, x, training=True)
+            return ops.sum(y * weights)
+
+        grads = jax.grad(loss_fn)(trainable)
+    elif backend == "torch":
+        loss = ops.sum(model(x, training=True) * weights)
+        loss.backward()
+        grads = [v.value.grad for v in model.trainable_variables]
+    else:  # pragma: no cover
+        raise NotImplementedError(backend)
+    return [None if g is None else ops.convert_to_numpy(g) for g in grads]
+
+
+def as_list(y):
+    return [np.asarray(ops.convert_to_numpy(t)) for t in (y if isinstance(y, (list, tuple)) else [y])]

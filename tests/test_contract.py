@@ -1,0 +1,76 @@
+"""The contract every registered model keeps, on tiny inputs, on every backend CI runs.
+
+For each name in ``kerasarch.list_models()``: output shape and finite values, a non-zero
+gradient for every trainable weight, ``get_config``/``from_config`` and ``.keras``
+round trips that reproduce the outputs, float32 output under ``mixed_bfloat16`` with an
+XLA-compiled training step, and ``features_only`` outputs that match ``feature_info``.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import kerasarch
+from helpers import as_list, trainable_gradients
+
+MODELS = kerasarch.list_models()
+NUM_CLASSES = 7
+
+def _input(shape, batch=2, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, *shape)).astype("float32")
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_gradients_and_round_trips(name, tmp_path):
+    shape = (32, 32, 3)
+    model = kerasarch.create_model(name, num_classes=NUM_CLASSES, input_shape=shape, classifier_activation=None)
+    assert model.name == name
+    x = _input(shape)
+    weights = np.random.default_rng(1).normal(size=(2, NUM_CLASSES)).astype("float32")
+    grads = trainable_gradients(model, x, weights)
+    dead = [v.path for v, g in zip(model.trainable_variables, grads) if g is None or not np.any(g)]
+    assert not dead, f"trainable weights with zero gradient: {dead[:5]}"
+
+    # After the training-mode pass above (it may update BatchNorm statistics).
+    y = np.asarray(model.predict(x, verbose=0))
+    assert y.shape == (2, NUM_CLASSES)
+    assert np.isfinite(y).all()
+
+    clone = type(model).from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(np.asarray(clone.predict(x, verbose=0)), y, rtol=1e-5, atol=1e-5)
+    assert clone.feature_info == model.feature_info
+
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, kerasarch.ArchModel)
+    np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)), y, rtol=1e-5, atol=1e-5)
+
+@pytest.mark.parametrize("name", MODELS)
+def test_mixed_bfloat16_head_is_float32_and_xla_train_step_runs(name):
+    shape = (32, 32, 3)
+    model = kerasarch.create_model(name, num_classes=NUM_CLASSES, input_shape=shape, dtype="mixed_bfloat16")
+    assert model.layers[-3].compute_dtype == "bfloat16" or any(
+        layer.compute_dtype == "bfloat16" for layer in model.layers
+    )
+    x = _input(shape, batch=4)
+    y = model(x, training=False)
+    assert keras.backend.standardize_dtype(y.dtype) == "float32"
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy", jit_compile=True)
+    before = [np.array(w) for w in model.trainable_weights[:3]]
+    logs = model.train_on_batch(x, np.arange(4) % NUM_CLASSES, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    assert any(not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights[:3]))
+
+@pytest.mark.parametrize("name", MODELS)
+def test_features_only_matches_feature_info_and_one_channel_input(name):
+    shape = (32, 32, 1)
+    model = kerasarch.create_model(name, input_shape=shape, features_only=True)
+    outputs = as_list(model(_input(shape), training=False))
+    assert len(outputs) == len(model.feature_info) >= 2
+    for out, info in zip(outputs, model.feature_info):
+        assert out.shape == (2, 32 // info["reduction"], 32 // info["reduction"], info["num_chs"]), info
+        assert np.isfinite(out).all()
+    last = kerasarch.create_model(name, input_shape=shape, features_only=True, out_indices=(-1,))
+    assert [f["index"] for f in last.feature_info] == [len(model.feature_info) - 1]
+    assert as_list(last(_input(shape), training=False))[0].shape == outputs[-1].shape
