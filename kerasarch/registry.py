@@ -69,8 +69,9 @@ def model_entry(name):
             f"({type(name).__name__}). See kerasarch.list_models()."
         )
     key = name.strip().lower().replace("-", "_")
-    if key in _REGISTRY:
-        return _REGISTRY[key]
+    for candidate in (key, key.replace("_", ""), name.strip().lower().replace("-", "")):
+        if candidate in _REGISTRY:
+            return _REGISTRY[candidate]
     close = difflib.get_close_matches(key, list(_REGISTRY), n=5, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownModelError(
@@ -80,8 +81,8 @@ def model_entry(name):
     )
 
 
-def create_model(name, **kwargs):
-    """Build the registered model ``name``.
+def create_model(model_name, /, **kwargs):
+    """Build the registered model ``model_name``.
 
     Keyword arguments go to the family builder: ``num_classes`` (or ``classes``),
     ``input_shape``, ``include_top``, ``pooling``, ``weights``, ``features_only``,
@@ -89,7 +90,7 @@ def create_model(name, **kwargs):
 
     >>> model = create_model("resnet18", num_classes=10, input_shape=(32, 32, 3))
     """
-    return model_entry(name).build(**kwargs)
+    return model_entry(model_name).build(**kwargs)
 
 
 def list_models(pattern="*", family=None):

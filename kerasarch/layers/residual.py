@@ -96,6 +96,12 @@ class ResidualBlock(keras.layers.Layer):
             ]
         else:
             width = int(self.filters * (self.width_per_group / 64.0)) * self.groups
+            if width < 1:
+                raise ValueError(
+                    f"Bottleneck width int(filters * width_per_group / 64) * groups is 0 for "
+                    f"filters={filters}, width_per_group={width_per_group}, groups={groups}; "
+                    "raise filters or width_per_group (64 is a plain ResNet)."
+                )
             self.convs = [
                 ConvBNAct(width, 1, activation=activation, name="conv1", **unit),
                 ConvBNAct(width, 3, self.strides, groups=self.groups, activation=activation,

@@ -1,0 +1,168 @@
+"""The building-block layers: serialization contract, shapes, and the behaviour each option promises."""
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from kerasarch import layers as kl
+
+BASE_CONFIG_KEYS = {"name", "trainable", "dtype"}
+
+LAYER_EXAMPLES = [
+    (kl.ConvBNAct, dict(filters=8, kernel_size=3, strides=2, activation="relu")),
+    (kl.StochasticDepth, dict(rate=0.2, seed=3)),
+    (kl.ResidualBlock, dict(filters=8, block_type="basic", strides=2)),
+    (kl.ResidualBlock, dict(filters=8, block_type="bottleneck", strides=2, groups=2, width_per_group=16,
+                            zero_init_last=True, drop_path_rate=0.1)),
+    (kl.ResidualBlock, dict(filters=16, strides=2, shortcut="zero_pad")),
+    (kl.ResidualBlock, dict(filters=16, strides=2, use_shortcut=False)),
+]
+
+
+def _x(shape=(2, 8, 8, 8), seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+@pytest.mark.parametrize("cls,kwargs", LAYER_EXAMPLES, ids=lambda v: getattr(v, "__name__", ""))
+def test_get_config_is_exactly_the_init_arguments(cls, kwargs):
+    layer = cls(**kwargs)
+    config = layer.get_config()
+    params = {p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")}
+    assert set(config) - BASE_CONFIG_KEYS == params
+    for key, value in kwargs.items():
+        assert config[key] == value
+    # The config rebuilds an equal layer with equal outputs.
+    layer(_x())
+    clone = cls.from_config(config)
+    assert clone.get_config() == config
+    clone(_x())
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(ops.convert_to_numpy(clone(_x())), ops.convert_to_numpy(layer(_x())), atol=1e-6)
+
+
+@pytest.mark.parametrize("cls,kwargs", LAYER_EXAMPLES, ids=lambda v: getattr(v, "__name__", ""))
+def test_layers_survive_keras_file_round_trip(cls, kwargs, tmp_path):
+    inputs = keras.Input((8, 8, 8))
+    model = keras.Model(inputs, cls(**kwargs)(inputs))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded.layers[1]) is cls
+    np.testing.assert_allclose(loaded.predict(_x(), verbose=0), model.predict(_x(), verbose=0), atol=1e-6)
+
+
+def test_conv_bn_act_has_no_bias_and_he_initialisation():
+    layer = kl.ConvBNAct(64, kernel_size=3)
+    layer.build((None, 32, 32, 64))
+    names = sorted(w.path.split("/")[-1] for w in layer.trainable_weights)
+    assert names == ["beta", "gamma", "kernel"]
+    kernel = ops.convert_to_numpy(layer.conv.kernel)
+    fan_out = 3 * 3 * 64
+    assert kernel.std() == pytest.approx(np.sqrt(2.0 / fan_out), rel=0.03)
+
+
+@pytest.mark.parametrize("size,kernel,stride", [(32, 7, 2), (31, 3, 2), (224, 7, 2), (9, 1, 2), (8, 3, 1)])
+def test_conv_bn_act_output_size_follows_pytorch_padding(size, kernel, stride):
+    layer = kl.ConvBNAct(4, kernel_size=kernel, strides=stride)
+    y = layer(_x((1, size, size, 3)))
+    expected = (size + 2 * (kernel // 2) - kernel) // stride + 1
+    assert tuple(y.shape) == (1, expected, expected, 4)
+
+
+def test_conv_bn_act_strided_padding_is_symmetric():
+    # An impulse in the top-left corner: with symmetric padding k//2, the output at (0, 0)
+    # of a 3x3 stride-2 conv sees input rows/cols -1..1, so the impulse at (0,0) hits the
+    # kernel's centre tap (1, 1). TensorFlow's "same" padding would use tap (0, 0).
+    layer = kl.ConvBNAct(1, kernel_size=3, strides=2, activation=None)
+    x = np.zeros((1, 8, 8, 1), "float32")
+    x[0, 0, 0, 0] = 1.0
+    layer(x)
+    kernel = np.zeros((3, 3, 1, 1), "float32")
+    kernel[1, 1] = 5.0
+    layer.conv.kernel.assign(kernel)
+    y = ops.convert_to_numpy(layer(x, training=False))
+    assert y[0, 0, 0, 0] == pytest.approx(5.0 / np.sqrt(1 + 1e-5), rel=1e-4)
+
+
+def test_stochastic_depth_is_identity_at_inference_and_drops_whole_samples_in_training():
+    layer = kl.StochasticDepth(0.5, seed=1)
+    x = np.ones((512, 4, 4, 3), "float32")
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer(x, training=False)), x)
+    y = ops.convert_to_numpy(layer(x, training=True))
+    per_sample = y.reshape(512, -1)
+    # Each sample is either dropped entirely or kept and scaled by 1 / (1 - rate).
+    assert set(np.unique(per_sample)) <= {0.0, 2.0}
+    assert np.all(per_sample.min(axis=1) == per_sample.max(axis=1))
+    kept = (per_sample[:, 0] > 0).mean()
+    assert 0.4 < kept < 0.6
+    assert y.mean() == pytest.approx(1.0, abs=0.15)
+
+
+def test_stochastic_depth_rejects_bad_rate():
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        kl.StochasticDepth(1.0)
+
+
+def _count(layer, input_shape):
+    layer.build(input_shape)
+    return sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+
+
+@pytest.mark.parametrize("c", [64, 128, 256])
+def test_residual_block_parameter_counts(c):
+    # Basic block C->C: two 3x3 convolutions (18 C^2) and two BatchNorms (2 x 2C).
+    assert _count(kl.ResidualBlock(c), (None, 8, 8, c)) == 18 * c * c + 4 * c
+    # Bottleneck 4C->4C with width C: 1x1 4C->C, 3x3 C->C, 1x1 C->4C = 17 C^2, BN 2(C + C + 4C).
+    assert _count(kl.ResidualBlock(c, block_type="bottleneck"), (None, 8, 8, 4 * c)) == 17 * c * c + 12 * c
+    # Projection shortcut when the shape changes: 1x1 conv + BN.
+    block = kl.ResidualBlock(c, strides=2)
+    assert _count(block, (None, 8, 8, c // 2)) == 9 * c * c // 2 + 9 * c * c + 4 * c + c * c // 2 + 2 * c
+    # Option A adds nothing.
+    block = kl.ResidualBlock(c, strides=2, shortcut="zero_pad")
+    assert _count(block, (None, 8, 8, c // 2)) == 9 * c * c // 2 + 9 * c * c + 4 * c
+
+
+def test_resnext_and_wide_widths():
+    # ResNeXt-50 32x4d stage 1: 3x3 width 128 in 32 groups; Wide ResNet-50-2: 3x3 width 128.
+    rx = kl.ResidualBlock(64, block_type="bottleneck", groups=32, width_per_group=4)
+    rx.build((None, 8, 8, 256))
+    assert tuple(rx.convs[1].conv.kernel.shape) == (3, 3, 4, 128)
+    wide = kl.ResidualBlock(64, block_type="bottleneck", width_per_group=128)
+    wide.build((None, 8, 8, 256))
+    assert tuple(wide.convs[1].conv.kernel.shape) == (3, 3, 128, 128)
+
+
+def test_zero_pad_shortcut_subsamples_and_pads_channels_evenly():
+    block = kl.ResidualBlock(16, strides=2, shortcut="zero_pad")
+    x = _x((2, 8, 8, 8))
+    block(x)
+    # Silence the residual branch: what is left is relu(shortcut(x)).
+    block.convs[1].bn.gamma.assign(np.zeros(16, "float32"))
+    block.convs[1].bn.beta.assign(np.zeros(16, "float32"))
+    y = ops.convert_to_numpy(block(x, training=False))
+    expected = np.zeros((2, 4, 4, 16), "float32")
+    expected[..., 4:12] = np.maximum(x[:, ::2, ::2, :], 0)
+    np.testing.assert_allclose(y, expected, atol=1e-6)
+
+
+def test_zero_init_last_starts_as_identity_and_plain_block_has_no_shortcut():
+    x = np.abs(_x((2, 8, 8, 32)))
+    block = kl.ResidualBlock(8, block_type="bottleneck", zero_init_last=True)
+    y = ops.convert_to_numpy(block(x, training=False))
+    np.testing.assert_allclose(y, x, atol=1e-6)  # relu(0 + x) == x for x >= 0
+    plain = kl.ResidualBlock(8, block_type="bottleneck", zero_init_last=True, use_shortcut=False)
+    np.testing.assert_allclose(ops.convert_to_numpy(plain(x, training=False)), 0.0, atol=1e-6)
+
+
+def test_residual_block_errors_are_clear():
+    with pytest.raises(ValueError, match="block_type"):
+        kl.ResidualBlock(8, block_type="bottle")
+    with pytest.raises(ValueError, match="shortcut"):
+        kl.ResidualBlock(8, shortcut="identity")
+    with pytest.raises(ValueError, match="width_per_group"):
+        kl.ResidualBlock(4, block_type="bottleneck", width_per_group=8)
+    with pytest.raises(ValueError, match="only add channels"):
+        kl.ResidualBlock(8, shortcut="zero_pad").build((None, 8, 8, 16))
