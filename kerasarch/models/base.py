@@ -71,6 +71,16 @@ class ArchModel(keras.Model):
         phases = _resolve_phase_jit(jit_compile)
         super().compile(*args, jit_compile=phases.get("train", "auto"), **kwargs)
         self._phase_jit = phases if not self.run_eagerly else {}
+        # Saved with the model, so a loaded model picks its phases the same way.
+        self._compile_config.config["jit_compile"] = jit_compile
+
+    def compile_from_config(self, config):
+        # Keras skips compiling a loaded model whose class overrides compile(); this one
+        # takes the same arguments, so restore it the way Trainer.compile_from_config does.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
 
     @contextlib.contextmanager
     def _jit_for(self, phase):
