@@ -1,0 +1,34 @@
+# The two commands of the README. Both install everything they need, and are idempotent.
+#
+#   make train   install, then train ResNet-20 on Fashion-MNIST and export a SavedModel
+#   make test    install, then run the test suite (TensorFlow), and the contract test on JAX
+#
+# PYTHON may point at another interpreter or a venv: make test PYTHON=.venv/bin/python
+
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip install --disable-pip-version-check -q -c constraints.txt
+FASHION = /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+TRAIN_ARGS ?=
+# Two pytest workers: the suite is bound by Python-side tracing, one per core.
+PYTEST_ARGS ?= -n 2 --durations=15
+
+.PHONY: install data train test test-tf test-jax
+
+data:
+	@test -f $(FASHION) || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q dataset-fashion-mnist; }
+
+install: data
+	$(PIP) -e ".[dev]"
+
+train: install
+	$(PYTHON) examples/train_fashion_mnist.py $(TRAIN_ARGS)
+
+test: install test-tf test-jax
+
+test-tf:
+	KERAS_BACKEND=tensorflow $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-jax:
+	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) tests/test_contract.py

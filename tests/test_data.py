@@ -1,0 +1,85 @@
+"""The offline data path: Fashion-MNIST from the Debian files, splits and tf.data pipelines."""
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from kerasarch import data
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    return data.load_fashion_mnist()
+
+
+def test_fashion_mnist_from_the_debian_package(fashion):
+    (x_train, y_train), (x_test, y_test) = fashion
+    assert x_train.shape == (60000, 28, 28, 1) and x_train.dtype == np.uint8
+    assert x_test.shape == (10000, 28, 28, 1) and y_test.shape == (10000,)
+    # Balanced classes: 6,000 / 1,000 of each, and the well-known first labels.
+    assert np.bincount(y_train).tolist() == [6000] * 10
+    assert np.bincount(y_test).tolist() == [1000] * 10
+    assert y_train[:5].tolist() == [9, 0, 0, 3, 0]
+    assert 0 < x_train.mean() < 255 and x_train.max() == 255
+
+
+def test_explicit_folder_and_missing_files(tmp_path):
+    with pytest.raises(data.DataNotFoundError, match="not found in"):
+        data.load_fashion_mnist(data_dir=str(tmp_path))
+
+
+def test_missing_data_without_download_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "FASHION_MNIST_DIRS", (str(tmp_path),))
+    monkeypatch.delenv("KERASARCH_FASHION_MNIST", raising=False)
+    with pytest.raises(data.DataNotFoundError, match="apt-get install -y dataset-fashion-mnist"):
+        data.load_fashion_mnist(download=False)
+
+
+def test_read_idx_round_trip_and_bad_files(tmp_path):
+    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    header = bytes([0, 0, 0x08, 3]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path = tmp_path / "a-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+    np.testing.assert_array_equal(data.read_idx(str(path)), array)
+    bad = tmp_path / "bad-idx"
+    bad.write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        data.read_idx(str(bad))
+    short = tmp_path / "short-idx"
+    short.write_bytes(header + array.tobytes()[:-1])
+    with pytest.raises(ValueError, match="header says"):
+        data.read_idx(str(short))
+
+
+def test_split_is_stratified_deterministic_and_disjoint(fashion):
+    (x, y), _ = fashion
+    (xt, yt), (xv, yv) = data.train_val_split(x, y, 0.1, seed=3)
+    assert len(xv) == 6000 and len(xt) == 54000
+    assert np.bincount(yv).tolist() == [600] * 10
+    (_, _), (xv2, _) = data.train_val_split(x, y, 0.1, seed=3)
+    np.testing.assert_array_equal(xv, xv2)
+    # No validation image is also a training image (compare the raw bytes of a sample).
+    train_rows = {row.tobytes() for row in xt[::50]}
+    assert not any(row.tobytes() in train_rows for row in xv)
+    with pytest.raises(ValueError, match=r"val_fraction must be in \(0, 1\)"):
+        data.train_val_split(x, y, 1.0)
+
+
+def test_pipeline_rescales_resizes_colours_and_augments(fashion):
+    (x, y), _ = fashion
+    ds = data.make_dataset(x[:64], y[:64], batch_size=32, image_size=(32, 32), channels=3)
+    images, labels = next(iter(ds))
+    assert images.shape == (32, 32, 32, 3) and labels.shape == (32,)
+    images = images.numpy()
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    np.testing.assert_array_equal(images[..., 0], images[..., 2])
+    train = data.make_dataset(x[:64], y[:64], batch_size=64, training=True, augment="crop", seed=1)
+    augmented, shuffled = next(iter(train))
+    assert augmented.shape == (64, 28, 28, 1)
+    assert sorted(shuffled.numpy().tolist()) == sorted(y[:64].tolist())
+    assert not np.array_equal(augmented.numpy(), x[:64] / 255.0)
+    with pytest.raises(ValueError, match="augment must be"):
+        data.make_dataset(x[:8], y[:8], training=True, augment="mixup")

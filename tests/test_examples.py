@@ -1,0 +1,23 @@
+"""The README's main job, as a smoke run on real data (the full run is `make train`)."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_main_job_quick_trains_checkpoints_tests_and_exports(tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "train_fashion_mnist.py"), "--quick", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test accuracy" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["best_epoch"] == 1 and 0.0 < summary["test_accuracy"] <= 1.0
+    assert os.path.isfile(out / "best.keras")
+    assert os.path.isfile(os.path.join(summary["saved_model"], "saved_model.pb"))
+    assert summary["saved_model_max_abs_diff"] < 1e-4
