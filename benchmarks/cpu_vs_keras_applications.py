@@ -10,7 +10,9 @@ tracing and XLA compilation excluded) and the two are measured alternately, so a
 machine load hits both.
 
 Configurations:
-  default      each library's own default compile() (kerasarch: XLA for training only)
+  default      each library's own default compile()
+  graph        no XLA anywhere (TensorFlow's graph executor with oneDNN)
+  graph_bf16   as graph, under the mixed_bfloat16 policy
   xla          jit_compile=True for training on both; prediction as each library's default
   xla_bf16     as xla, under the mixed_bfloat16 policy
 """
@@ -39,6 +41,8 @@ KERAS_APPS = {
 }
 CONFIGS = {
     "default": dict(dtype="float32", train_jit=None),
+    "graph": dict(dtype="float32", train_jit=False),
+    "graph_bf16": dict(dtype="mixed_bfloat16", train_jit=False),
     "xla": dict(dtype="float32", train_jit=True),
     "xla_bf16": dict(dtype="mixed_bfloat16", train_jit=True),
 }
@@ -64,7 +68,7 @@ def compile_model(side, model, train_jit):
     if side == "kerasarch":
         # "auto": XLA for training on the CPU, graph mode for predict. With train_jit=True,
         # the same predict choice is kept, as it is part of kerasarch's default.
-        jit = "auto" if train_jit is None else {"train": True, "test": False, "predict": False}
+        jit = "auto" if train_jit is None else {"train": train_jit, "test": False, "predict": False}
         model.compile(jit_compile=jit, **kwargs)
     else:
         # keras.applications models have one switch: with jit_compile=True, predict is XLA too.

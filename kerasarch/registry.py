@@ -26,15 +26,20 @@ class UnknownModelError(KeyError, ValueError):
 
 
 class ModelEntry:
-    """One registered variant: the builder of its family and the row's arguments."""
+    """One registered variant: the builder of its family, the row's arguments, and the
+    input it is built for by default (``input_shape``) and the smallest it accepts
+    (``min_size`` pixels on each side)."""
 
-    __slots__ = ("name", "builder", "variant", "family")
+    __slots__ = ("name", "builder", "variant", "family", "input_shape", "min_size", "num_classes")
 
-    def __init__(self, name, builder, variant, family):
+    def __init__(self, name, builder, variant, family, input_shape, min_size, num_classes):
         self.name = name
         self.builder = builder
         self.variant = variant
         self.family = family
+        self.input_shape = tuple(input_shape)
+        self.min_size = min_size
+        self.num_classes = num_classes
 
     def build(self, **kwargs):
         kwargs.setdefault("name", self.name)
@@ -47,14 +52,17 @@ class ModelEntry:
 _REGISTRY = {}
 
 
-def register_model(name, builder, variant, family):
+def register_model(name, builder, variant, family, *, input_shape=(224, 224, 3), min_size=32,
+                   num_classes=1000):
     """Register ``variant`` (a row of a family's table) under ``name``.
 
-    ``builder(variant, **kwargs)`` must return a ``keras.Model``.
+    ``builder(variant, **kwargs)`` must return a ``keras.Model``; ``input_shape``,
+    ``min_size`` and ``num_classes`` describe its defaults (the builder applies them, the
+    registry publishes them to tests, tables and tools).
     """
     if name in _REGISTRY:
         raise ValueError(f"A model named {name!r} is already registered ({_REGISTRY[name]!r}).")
-    _REGISTRY[name] = ModelEntry(name, builder, variant, family)
+    _REGISTRY[name] = ModelEntry(name, builder, variant, family, input_shape, min_size, num_classes)
 
 
 def model_entry(name):

@@ -12,6 +12,7 @@ import pytest
 
 import kerasarch
 from helpers import as_list, trainable_gradients
+from kerasarch.registry import model_entry
 
 MODELS = kerasarch.list_models()
 NUM_CLASSES = 7
@@ -20,12 +21,18 @@ def _np(tensor):
     return np.asarray(keras.ops.convert_to_numpy(tensor))
 
 
+def _tiny_shape(name, channels=3):
+    """32x32, or the smallest input the architecture takes when that is larger."""
+    size = max(32, model_entry(name).min_size)
+    return (size, size, channels)
+
+
 def _input(shape, batch=2, seed=0):
     return np.random.default_rng(seed).normal(size=(batch, *shape)).astype("float32")
 
 @pytest.mark.parametrize("name", MODELS)
 def test_forward_gradients_and_round_trips(name, tmp_path):
-    shape = (32, 32, 3)
+    shape = _tiny_shape(name)
     model = kerasarch.create_model(name, num_classes=NUM_CLASSES, input_shape=shape, classifier_activation=None)
     assert model.name == name
     x = _input(shape)
@@ -53,7 +60,7 @@ def test_forward_gradients_and_round_trips(name, tmp_path):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_mixed_bfloat16_head_is_float32_and_xla_train_step_runs(name):
-    shape = (32, 32, 3)
+    shape = _tiny_shape(name)
     model = kerasarch.create_model(name, num_classes=NUM_CLASSES, input_shape=shape, dtype="mixed_bfloat16")
     assert model.layers[-3].compute_dtype == "bfloat16" or any(
         layer.compute_dtype == "bfloat16" for layer in model.layers
@@ -69,12 +76,19 @@ def test_mixed_bfloat16_head_is_float32_and_xla_train_step_runs(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_features_only_matches_feature_info_and_one_channel_input(name):
-    shape = (32, 32, 1)
+    shape = _tiny_shape(name, channels=1)
+    size = shape[0]
     model = kerasarch.create_model(name, input_shape=shape, features_only=True)
     outputs = as_list(model(_input(shape), training=False))
     assert len(outputs) == len(model.feature_info) >= 2
+    previous = size
     for out, info in zip(outputs, model.feature_info):
-        assert out.shape == (2, 32 // info["reduction"], 32 // info["reduction"], info["num_chs"]), info
+        # Channels exact; the spatial size is at most size / reduction (exact for "same"
+        # padding, smaller where the reference pads "valid"), and shrinks level by level.
+        assert out.ndim == 4 and out.shape[0] == 2 and out.shape[3] == info["num_chs"], info
+        assert 1 <= out.shape[1] <= -(-size // info["reduction"]) and out.shape[1] <= previous, (out.shape, info)
+        assert out.shape[1] == out.shape[2]
+        previous = out.shape[1]
         assert np.isfinite(out).all()
     last = kerasarch.create_model(name, input_shape=shape, features_only=True, out_indices=(-1,))
     assert [f["index"] for f in last.feature_info] == [len(model.feature_info) - 1]

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-__all__ = ["ConvBNAct", "he_normal", "BN_MOMENTUM", "BN_EPSILON"]
+__all__ = ["ConvBNAct", "DepthwiseConvBNAct", "he_normal", "BN_MOMENTUM", "BN_EPSILON"]
 
 # torchvision's BatchNorm2d defaults (momentum 0.1 in PyTorch's convention, eps 1e-5), so that
 # statistics ported from there give the same outputs.
@@ -14,6 +14,14 @@ BN_EPSILON = 1e-5
 def he_normal():
     """He et al. 2015 initialisation as torchvision applies it to ResNets (fan_out, ReLU gain)."""
     return keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="untruncated_normal")
+
+
+def _pair(value):
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ValueError(f"expected an int or a pair (height, width), got {value!r}")
+        return tuple(int(v) for v in value)
+    return (int(value), int(value))
 
 
 def conv_output_size(size, kernel_size, strides, padding):
@@ -27,14 +35,17 @@ def conv_output_size(size, kernel_size, strides, padding):
 class ConvBNAct(keras.layers.Layer):
     """``Conv2D`` (no bias) -> ``BatchNormalization`` -> activation.
 
-    Padding follows PyTorch: ``kernel_size // 2`` zeros on every side, so a
-    strided convolution samples the same pixels as torchvision's (TensorFlow's
-    ``"same"`` pads unevenly when the stride is 2) and weights port one to one.
+    Padding follows PyTorch: ``padding`` zeros on each side (``kernel_size // 2`` by
+    default), so a strided convolution samples the same pixels as torchvision's
+    (TensorFlow's ``"same"`` pads unevenly when the stride is 2) and weights port one
+    to one.
 
     Args:
         filters: output channels.
-        kernel_size: square kernel size.
+        kernel_size: kernel size, an int or ``(height, width)`` (Inception's 1x7 and 7x1).
         strides: stride of the convolution.
+        padding: zeros on each side, an int or ``(height, width)``; ``None`` means
+            ``kernel_size // 2`` ("same" for odd kernels at stride 1); 0 is "valid".
         groups: grouped convolution (``groups == in_channels == filters`` is depthwise).
         activation: activation name or ``None`` for a linear unit.
         zero_init_gamma: start the BatchNorm scale at zero (the last unit of a residual branch).
@@ -48,6 +59,7 @@ class ConvBNAct(keras.layers.Layer):
         filters,
         kernel_size=3,
         strides=1,
+        padding=None,
         groups=1,
         activation="relu",
         zero_init_gamma=False,
@@ -57,20 +69,24 @@ class ConvBNAct(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.filters = int(filters)
-        self.kernel_size = int(kernel_size)
+        self.kernel_size = _pair(kernel_size)
         self.strides = int(strides)
+        self.padding = None if padding is None else _pair(padding)
         self.groups = int(groups)
         self.activation = activation
         self.zero_init_gamma = bool(zero_init_gamma)
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
-        # Stride 1 with an odd kernel: "same" is already symmetric and lets the backend skip a pad op.
-        self._pad = 0 if self.strides == 1 else self.kernel_size // 2
+        self._pad = self.padding if self.padding is not None else tuple(k // 2 for k in self.kernel_size)
+        # Stride 1 and "half" padding of an odd kernel: that is "same", which lets the
+        # backend skip a separate pad op.
+        self._same = self.strides == 1 and all(k % 2 == 1 and p == k // 2
+                                               for k, p in zip(self.kernel_size, self._pad))
         self.conv = keras.layers.Conv2D(
             self.filters,
             self.kernel_size,
             strides=self.strides,
-            padding="same" if self._pad == 0 else "valid",
+            padding="same" if self._same else "valid",
             groups=self.groups,
             use_bias=False,
             kernel_initializer=he_normal(),
@@ -91,9 +107,74 @@ class ConvBNAct(keras.layers.Layer):
         self.conv.build(padded)
         self.bn.build(self.conv.compute_output_shape(padded))
 
+    def _explicit_pad(self):
+        return (0, 0) if self._same else self._pad
+
+    def _padded_shape(self, shape):
+        ph, pw = self._explicit_pad()
+        return (shape[0], None if shape[1] is None else shape[1] + 2 * ph,
+                None if shape[2] is None else shape[2] + 2 * pw, shape[3])
+
+    def call(self, x, training=None):
+        ph, pw = self._explicit_pad()
+        if ph or pw:
+            x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+        x = self.bn(self.conv(x), training=training)
+        return self._act(x) if self._act is not None else x
+
+    def compute_output_shape(self, input_shape):
+        return self.conv.compute_output_shape(self._padded_shape(input_shape))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size,
+            strides=self.strides,
+            padding=self.padding if self.padding is None or self.padding[0] != self.padding[1] else self.padding[0],
+            groups=self.groups,
+            activation=self.activation,
+            zero_init_gamma=self.zero_init_gamma,
+            bn_momentum=self.bn_momentum,
+            bn_epsilon=self.bn_epsilon,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasarch")
+class DepthwiseConvBNAct(keras.layers.Layer):
+    """``DepthwiseConv2D`` (no bias) -> ``BatchNormalization`` -> activation.
+
+    The depthwise half of MobileNet and EfficientNet blocks; padding ``kernel_size // 2`` on
+    each side, as PyTorch. A depthwise kernel is ``(k, k, C, 1)``; torchvision's grouped
+    ``Conv2d`` stores ``(C, 1, k, k)``: the same numbers, transposed.
+    """
+
+    def __init__(self, kernel_size=3, strides=1, activation="relu", bn_momentum=BN_MOMENTUM,
+                 bn_epsilon=BN_EPSILON, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = int(kernel_size)
+        self.strides = int(strides)
+        self.activation = activation
+        self.bn_momentum = bn_momentum
+        self.bn_epsilon = bn_epsilon
+        self._pad = 0 if self.strides == 1 else self.kernel_size // 2
+        self.conv = keras.layers.DepthwiseConv2D(
+            self.kernel_size, strides=self.strides, padding="same" if self._pad == 0 else "valid",
+            use_bias=False, depthwise_initializer=he_normal(), dtype=self.dtype_policy, name="conv")
+        self.bn = keras.layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon,
+                                                  dtype=self.dtype_policy, name="bn")
+        self._act = keras.activations.get(activation) if activation else None
+
     def _padded_shape(self, shape):
         p = 2 * self._pad
-        return (shape[0],) + tuple(None if s is None else s + p for s in shape[1:3]) + (shape[3],)
+        return (shape[0], None if shape[1] is None else shape[1] + p, None if shape[2] is None else shape[2] + p,
+                shape[3])
+
+    def build(self, input_shape):
+        padded = self._padded_shape(input_shape)
+        self.conv.build(padded)
+        self.bn.build(self.conv.compute_output_shape(padded))
 
     def call(self, x, training=None):
         if self._pad:
@@ -107,14 +188,6 @@ class ConvBNAct(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-            groups=self.groups,
-            activation=self.activation,
-            zero_init_gamma=self.zero_init_gamma,
-            bn_momentum=self.bn_momentum,
-            bn_epsilon=self.bn_epsilon,
-        )
+        config.update(kernel_size=self.kernel_size, strides=self.strides, activation=self.activation,
+                      bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
         return config

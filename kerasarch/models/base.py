@@ -4,7 +4,7 @@ classification head, feature extraction, weight loading, and the model class.
 A family builder reads like this::
 
     def build_family(variant, *, family_arg=..., **kwargs):
-        b = ModelBuilder(variant.name, kwargs, default_input_shape=..., min_size=...)
+        b = ModelBuilder(variant.name, kwargs, **defaults)   # input_shape, num_classes, min_size
         with b.policy():
             x = b.inputs
             ...                                  # stem and stages
@@ -153,8 +153,11 @@ class _Feature:
 class ModelBuilder:
     """Parses and checks the common arguments, then assembles the finished model."""
 
-    def __init__(self, model_name, kwargs, *, default_input_shape=(224, 224, 3),
-                 default_num_classes=1000, min_size=32, head_name="classifier", family=None):
+    def __init__(self, model_name, kwargs, *, input_shape=(224, 224, 3), num_classes=1000, min_size=32,
+                 head_name="classifier", family=None):
+        """``kwargs`` are the user's arguments; ``input_shape``, ``num_classes`` and
+        ``min_size`` are the variant's defaults (what it registers with the registry)."""
+        default_input_shape, default_num_classes = input_shape, num_classes
         kwargs = dict(kwargs)
         unknown = sorted(set(kwargs) - set(COMMON_ARGS))
         if unknown:
@@ -184,6 +187,7 @@ class ModelBuilder:
         self.input_shape = self._check_input_shape(kwargs.get("input_shape"))
         self.features = []
         self.inputs = None
+        self.arch_extra = {}  # family-specific settings recorded in model.arch
 
     # -- checks --------------------------------------------------------------------------
     def _check_num_classes(self, kwargs, default):
@@ -341,7 +345,7 @@ class ModelBuilder:
     def finish(self, x, head=None):
         """Add the head (or pick the features), build the model and load weights."""
         arch = {"variant": self.model_name, "family": self.family, "input_shape": list(self.input_shape),
-                "min_size": self.min_size}
+                "min_size": self.min_size, **self.arch_extra}
         if self.features_only:
             indices = self._resolve_out_indices()
             outputs = [self.features[i].tensor for i in indices]

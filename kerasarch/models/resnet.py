@@ -80,6 +80,13 @@ VARIANTS = (
 )
 
 
+def _defaults(v):
+    """The variant's default input, classes and smallest input (its total downsampling)."""
+    if v.cifar:
+        return dict(input_shape=(32, 32, 3), num_classes=10, min_size=2 ** (len(v.depths) - 1))
+    return dict(input_shape=(224, 224, 3), num_classes=1000, min_size=32)
+
+
 def build_resnet(variant, *, zero_init_residual=False, **kwargs):
     """Build a ResNet-family model from a row of ``VARIANTS``.
 
@@ -93,12 +100,7 @@ def build_resnet(variant, *, zero_init_residual=False, **kwargs):
     32 for the ImageNet nets and 1, 1, 2, 4 for the CIFAR nets.
     """
     v = variant
-    b = ModelBuilder(
-        v.name, kwargs, family="resnet", head_name="fc",
-        default_input_shape=(32, 32, 3) if v.cifar else (224, 224, 3),
-        default_num_classes=10 if v.cifar else 1000,
-        min_size=2 ** (len(v.depths) - 1) if v.cifar else 32,
-    )
+    b = ModelBuilder(v.name, kwargs, family="resnet", head_name="fc", **_defaults(v))
     with b.policy():
         if v.cifar:
             x = ConvBNAct(v.widths[0], 3, name="stem")(b.inputs)
@@ -134,7 +136,7 @@ def build_resnet(variant, *, zero_init_residual=False, **kwargs):
 
 
 for _v in VARIANTS:
-    register_model(_v.name, build_resnet, _v, family="resnet")
+    register_model(_v.name, build_resnet, _v, family="resnet", **_defaults(_v))
 
 ResNet18 = constructor("resnet18", "ResNet18")
 ResNet34 = constructor("resnet34", "ResNet34")

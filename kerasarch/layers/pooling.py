@@ -1,0 +1,79 @@
+"""Pooling with PyTorch's padding rules, so torchvision layouts keep their exact sizes."""
+
+import math
+
+import keras
+from keras import ops
+
+__all__ = ["TorchPool2D"]
+
+
+@keras.saving.register_keras_serializable(package="kerasarch")
+class TorchPool2D(keras.layers.Layer):
+    """``nn.MaxPool2d`` / ``nn.AvgPool2d`` semantics: symmetric ``padding`` and ``ceil_mode``.
+
+    With ``ceil_mode=True`` the output size is ``ceil((H + 2p - k) / s) + 1`` (less one if the
+    last window would start in the padding), which GoogLeNet uses. Padding for a max pool
+    is ``-inf``; for an average pool it is zeros and counted (``count_include_pad=True``,
+    PyTorch's default), except the extra ``ceil_mode`` cells, which PyTorch leaves out.
+
+    Args:
+        pool_size, strides, padding: ints.
+        ceil_mode: round the output size up.
+        mode: ``"max"`` or ``"avg"``.
+    """
+
+    def __init__(self, pool_size, strides=None, padding=0, ceil_mode=False, mode="max", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("max", "avg"):
+            raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}.")
+        if mode == "avg" and ceil_mode:
+            raise ValueError("ceil_mode is implemented for max pooling only (what the references use).")
+        self.pool_size = int(pool_size)
+        self.strides = int(strides or pool_size)
+        self.padding = int(padding)
+        self.ceil_mode = bool(ceil_mode)
+        self.mode = mode
+
+    def _out_size(self, size):
+        if size is None:
+            return None
+        k, s, p = self.pool_size, self.strides, self.padding
+        span = size + 2 * p - k
+        if span < 0:
+            return 0
+        out = (math.ceil(span / s) if self.ceil_mode else span // s) + 1
+        if self.ceil_mode and (out - 1) * s >= size + p:
+            out -= 1
+        return out
+
+    def _extra(self, size):
+        out = self._out_size(size)
+        return max((out - 1) * self.strides + self.pool_size - (size + 2 * self.padding), 0)
+
+    def call(self, x):
+        p = self.padding
+        h, w = x.shape[1], x.shape[2]
+        if self.ceil_mode and (h is None or w is None):
+            raise ValueError("TorchPool2D(ceil_mode=True) needs a static height and width.")
+        eh, ew = (self._extra(h), self._extra(w)) if self.ceil_mode else (0, 0)
+        if p or eh or ew:
+            if self.mode == "max":
+                # The lowest finite value: -inf would survive into a window only if a whole
+                # window were padding, which the size rule above never allows.
+                fill = -65504.0 if keras.backend.standardize_dtype(x.dtype) == "float16" else -3.0e38
+                x = ops.pad(x, [[0, 0], [p, p + eh], [p, p + ew], [0, 0]], constant_values=fill)
+            else:
+                x = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+        if self.mode == "max":
+            return ops.max_pool(x, self.pool_size, self.strides, padding="valid")
+        return ops.average_pool(x, self.pool_size, self.strides, padding="valid")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self._out_size(input_shape[1]), self._out_size(input_shape[2]), input_shape[3])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(pool_size=self.pool_size, strides=self.strides, padding=self.padding,
+                      ceil_mode=self.ceil_mode, mode=self.mode)
+        return config
