@@ -1,15 +1,17 @@
 """Serializable building blocks (``keras.ops`` only; any backend)."""
 
 from kerasarch.layers.conv import ConvBNAct, DepthwiseConvBNAct
+from kerasarch.layers.convnext import ConvNeXtBlock, ConvNeXtDownsample
 from kerasarch.layers.dense import DenseBlock, DenseLayer, TransitionLayer
 from kerasarch.layers.drop_path import StochasticDepth
 from kerasarch.layers.inception import InceptionAux, InceptionModule, InceptionV3Block
 from kerasarch.layers.mobile import (
     DepthwiseSeparableConv, FusedMBConv, InvertedResidual, MBConv, SqueezeExcite, make_divisible)
 from kerasarch.layers.pooling import TorchPool2D
+from kerasarch.layers.res2net import Res2NetBlock
 from kerasarch.layers.residual import ResidualBlock
 from kerasarch.layers.vgg import VGGBlock
 
-__all__ = ["ConvBNAct", "DepthwiseConvBNAct", "DepthwiseSeparableConv", "FusedMBConv", "InvertedResidual",
-           "MBConv", "SqueezeExcite", "make_divisible", "DenseBlock", "DenseLayer", "TransitionLayer", "InceptionAux", "InceptionModule", "InceptionV3Block", "ResidualBlock",
+__all__ = ["ConvBNAct", "ConvNeXtBlock", "ConvNeXtDownsample", "DepthwiseConvBNAct", "DepthwiseSeparableConv", "FusedMBConv", "InvertedResidual",
+           "MBConv", "SqueezeExcite", "make_divisible", "DenseBlock", "DenseLayer", "TransitionLayer", "InceptionAux", "InceptionModule", "InceptionV3Block", "Res2NetBlock", "ResidualBlock",
            "StochasticDepth", "TorchPool2D", "VGGBlock"]
