@@ -5,14 +5,14 @@ import numpy as np
 from keras import ops
 
 
-def trainable_gradients(model, x, weights):
+def trainable_gradients(model, x, weights, training=True):
     """Gradients of ``sum(model(x) * weights)`` for every trainable variable, as NumPy arrays."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            loss = ops.sum(model(x, training=True) * weights)
+            loss = ops.sum(model(x, training=training) * weights)
         grads = tape.gradient(loss, model.trainable_variables)
     elif backend == "jax":
         import jax
@@ -21,12 +21,12 @@ def trainable_gradients(model, x, weights):
         frozen = [v.value for v in model.non_trainable_variables]
 
         def loss_fn(tv):
-            y, _ = model.stateless_call(tv, frozen, x, training=True)
+            y, _ = model.stateless_call(tv, frozen, x, training=training)
             return ops.sum(y * weights)
 
         grads = jax.grad(loss_fn)(trainable)
     elif backend == "torch":
-        loss = ops.sum(model(x, training=True) * weights)
+        loss = ops.sum(model(x, training=training) * weights)
         loss.backward()
         grads = [v.value.grad for v in model.trainable_variables]
     else:  # pragma: no cover

@@ -36,12 +36,16 @@ def test_forward_gradients_and_round_trips(name, tmp_path):
     model = kerasarch.create_model(name, num_classes=NUM_CLASSES, input_shape=shape, classifier_activation=None)
     assert model.name == name
     x = _input(shape)
+    # A training-mode pass runs and is finite (it also updates the BatchNorm statistics).
+    assert np.isfinite(_np(model(x, training=True))).all()
+    # Gradients in inference mode: at tiny inputs, batch statistics cancel per-channel
+    # offsets exactly (a BatchNorm beta before a 1x1 map and another BatchNorm gets a true
+    # zero gradient), which would hide the dead weights this check is for.
     weights = np.random.default_rng(1).normal(size=(2, NUM_CLASSES)).astype("float32")
-    grads = trainable_gradients(model, x, weights)
+    grads = trainable_gradients(model, x, weights, training=False)
     dead = [v.path for v, g in zip(model.trainable_variables, grads) if g is None or not np.any(g)]
     assert not dead, f"trainable weights with zero gradient: {dead[:5]}"
 
-    # After the training-mode pass above (it may update BatchNorm statistics).
     # Eager calls rather than predict(): the same numbers without tracing a graph per model.
     y = _np(model(x, training=False))
     assert y.shape == (2, NUM_CLASSES)

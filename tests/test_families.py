@@ -93,6 +93,19 @@ def test_torch_pool_max_padding_never_wins_and_avg_counts_padding():
     assert avg[0, 0, 0, 0] == pytest.approx(4 / 9)  # count_include_pad=True, as PyTorch
 
 
+@pytest.mark.parametrize("size,out", [(10, 7), (1, 4), (14, 7), (5, 3)])
+def test_adaptive_avg_pool_uses_pytorch_bins(size, out):
+    x = _x((2, size, size + 1, 3))
+    y = _np(kl.AdaptiveAvgPool2D(out)(x))
+    for i in range(out):
+        for j in range(out):
+            hs, he = (i * size) // out, -((-(i + 1) * size) // out)
+            ws, we = (j * (size + 1)) // out, -((-(j + 1) * (size + 1)) // out)
+            np.testing.assert_allclose(y[:, i, j], x[:, hs:he, ws:we].mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    bf16 = kl.AdaptiveAvgPool2D(out, dtype="bfloat16")(x.astype("float32"))
+    assert keras.backend.standardize_dtype(bf16.dtype) == "bfloat16"
+
+
 def test_googlenet_and_inception_v3_auxiliary_heads():
     model = kerasarch.GoogLeNet(aux_logits=True, num_classes=4, input_shape=(64, 64, 3))
     outs = model(_x((2, 64, 64, 3)))

@@ -23,6 +23,7 @@ LAYER_EXAMPLES = [
     (kl.ResidualBlock, dict(filters=16, strides=2, use_shortcut=False)),
     (kl.VGGBlock, dict(num_convs=2, filters=8, batch_norm=True)),
     (kl.TorchPool2D, dict(pool_size=3, strides=2, ceil_mode=True)),
+    (kl.AdaptiveAvgPool2D, dict(output_size=3)),
     (kl.InceptionModule, dict(filters_1x1=4, filters_3x3_reduce=4, filters_3x3=8, filters_5x5_reduce=2,
                               filters_5x5=4, filters_pool=4, third_kernel_size=5)),
     (kl.InceptionV3Block, dict(kind="a", pool_features=8)),

@@ -9,7 +9,7 @@ import keras
 from keras import ops
 
 from kerasarch.layers.conv import ConvBNAct
-from kerasarch.layers.pooling import TorchPool2D
+from kerasarch.layers.pooling import AdaptiveAvgPool2D, TorchPool2D
 
 __all__ = ["InceptionModule", "InceptionV3Block", "InceptionAux"]
 
@@ -205,7 +205,7 @@ class InceptionAux(keras.layers.Layer):
         unit = dict(bn_epsilon=INCEPTION_BN_EPSILON, dtype=self.dtype_policy)
         self.conv0 = ConvBNAct(128, 1, name="conv0", **unit)
         if style == "googlenet":
-            self.pool = keras.layers.AdaptiveAveragePooling2D(4, dtype=self.dtype_policy, name="pool")
+            self.pool = AdaptiveAvgPool2D(4, dtype=self.dtype_policy, name="pool")
             self.conv1 = None
             self.fc1 = keras.layers.Dense(1024, activation="relu", dtype=self.dtype_policy, name="fc1")
             self.dropout = keras.layers.Dropout(self.drop_rate, name="dropout")

@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-__all__ = ["TorchPool2D"]
+__all__ = ["AdaptiveAvgPool2D", "TorchPool2D"]
 
 
 @keras.saving.register_keras_serializable(package="kerasarch")
@@ -76,4 +76,47 @@ class TorchPool2D(keras.layers.Layer):
         config = super().get_config()
         config.update(pool_size=self.pool_size, strides=self.strides, padding=self.padding,
                       ceil_mode=self.ceil_mode, mode=self.mode)
+        return config
+
+
+def _bin_matrix(size, out):
+    """``(out, size)`` matrix averaging PyTorch's adaptive bins: bin ``i`` covers
+    ``floor(i * size / out)`` to ``ceil((i + 1) * size / out)``."""
+    import numpy as np
+
+    matrix = np.zeros((out, size), "float32")
+    for i in range(out):
+        start, end = (i * size) // out, -((-(i + 1) * size) // out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+@keras.saving.register_keras_serializable(package="kerasarch")
+class AdaptiveAvgPool2D(keras.layers.Layer):
+    """``nn.AdaptiveAvgPool2d``: average over PyTorch's bins to a fixed ``output_size``.
+
+    Written as two small matrix products (exact bins, any float dtype, any backend);
+    ``keras.layers.AdaptiveAveragePooling2D`` fails under bfloat16 on TensorFlow when the
+    input is smaller than the output (a 32x32 image through VGG gives 1x1 maps to pool
+    to 7x7). With a dynamic height or width it falls back to Keras's op.
+    """
+
+    def __init__(self, output_size, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = int(output_size)
+
+    def call(self, x):
+        h, w = x.shape[1], x.shape[2]
+        if h is None or w is None:  # dynamic size: Keras's own op (fine in float32)
+            return ops.adaptive_average_pool(x, self.output_size)
+        ph = ops.convert_to_tensor(_bin_matrix(h, self.output_size), dtype=x.dtype)
+        pw = ops.convert_to_tensor(_bin_matrix(w, self.output_size), dtype=x.dtype)
+        return ops.einsum("ih,bhwc,jw->bijc", ph, x, pw)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.output_size, self.output_size, input_shape[3])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(output_size=self.output_size)
         return config

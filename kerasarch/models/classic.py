@@ -16,6 +16,7 @@ import dataclasses
 
 import keras
 
+from kerasarch.layers import AdaptiveAvgPool2D
 from kerasarch.layers.conv import he_normal
 from kerasarch.models.base import ModelBuilder
 from kerasarch.registry import constructor, register_model
@@ -100,7 +101,7 @@ def _dense_head(b, x, grid, units, prefix):
     """torchvision's AlexNet/VGG classifier: adaptive pool to grid x grid, flatten,
     (dropout, dense, ReLU) twice, dense. Dropout placement: AlexNet before each hidden
     layer, as torchvision."""
-    x = keras.layers.AdaptiveAveragePooling2D(grid, name="avg_pool")(x)
+    x = AdaptiveAvgPool2D(grid, name="avg_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for i in (1, 2):
         if b.drop_rate:

@@ -19,7 +19,7 @@ import dataclasses
 
 import keras
 
-from kerasarch.layers import VGGBlock
+from kerasarch.layers import AdaptiveAvgPool2D, VGGBlock
 from kerasarch.models.base import ModelBuilder
 from kerasarch.registry import constructor, register_model
 
@@ -78,7 +78,7 @@ def build_vgg(variant, *, conv_arch=None, width_divisor=1, fc_units=4096, drop_r
             b.add_feature(x, f"block{i}", 2 ** i)
 
         def head(x):
-            x = keras.layers.AdaptiveAveragePooling2D(7, name="avg_pool")(x)
+            x = AdaptiveAvgPool2D(7, name="avg_pool")(x)
             x = keras.layers.Flatten(name="flatten")(x)
             for i in (1, 2):
                 x = keras.layers.Dense(fc_units, activation="relu", name=f"fc{i}")(x)
