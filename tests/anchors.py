@@ -29,3 +29,17 @@ ANCHORS = {
 
 # Arguments that make a model match the reference's configuration.
 REFERENCE_ARGS = {"inception_v3": {"aux_logits": True}}
+
+# GMACs at each model's default input (ANCHORS.md; torchvision's published figures).
+GMACS = {
+    "alexnet": 0.714, "vgg11": 7.6, "vgg13": 11.3, "vgg16": 15.5, "vgg19": 19.6,
+    "googlenet": 1.498, "inception_v3": 5.713,
+    "resnet18": 1.814, "resnet34": 3.664, "resnet50": 4.089, "resnet101": 7.801, "resnet152": 11.514,
+    "resnext50_32x4d": 4.23, "resnext101_32x8d": 16.41, "resnext101_64x4d": 15.46,
+    "wide_resnet50_2": 11.40, "wide_resnet101_2": 22.75, "resnet20": 0.041, "res2net50_26w_4s": 4.2,
+    "densenet121": 2.834, "densenet161": 7.728, "densenet169": 3.36, "densenet201": 4.291,
+    "mobilenet_v1": 0.57, "mobilenet_v2": 0.301, "mobilenet_v3_large": 0.217, "mobilenet_v3_small": 0.057,
+    "efficientnet_b0": 0.386, "efficientnet_b7": 37.7,
+    "efficientnet_v2_s": 8.37, "efficientnet_v2_m": 24.6, "efficientnet_v2_l": 56.1,
+    "convnext_tiny": 4.46, "convnext_small": 8.68, "convnext_base": 15.4, "convnext_large": 34.4,
+}

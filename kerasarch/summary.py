@@ -1,0 +1,130 @@
+"""Size and cost of every registered model: trainable and total parameters, and GMACs.
+
+MACs (multiply-accumulates) are counted from the model itself: it is traced once with
+TensorFlow at batch 1 and its default input, and every convolution, depthwise
+convolution, matrix product and einsum in the traced graph (nested functions included,
+e.g. Keras's grouped convolutions) adds ``output elements x reduction length``. Like
+torchvision's and fvcore's figures, this leaves out BatchNorm, activations, pooling and
+additions. TensorFlow is imported only here.
+"""
+
+import math
+
+import numpy as np
+
+from kerasarch.registry import create_model, list_models, model_entry
+
+__all__ = ["count_macs", "summary_table", "format_table"]
+
+_CONV = {"Conv2D", "Conv3D"}
+_DEPTHWISE = {"DepthwiseConv2dNative"}
+_MATMUL = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"}
+
+
+def _shape(tensor):
+    dims = tensor.shape.as_list() if tensor.shape.rank is not None else None
+    if dims is None or any(d is None for d in dims):
+        raise ValueError(f"cannot count MACs of {tensor.op.type} with unknown shape {tensor.shape}")
+    return dims
+
+
+def _einsum_macs(op):
+    equation = op.get_attr("equation").decode()
+    inputs, output = equation.replace(" ", "").split("->")
+    sizes = {}
+    for term, tensor in zip(inputs.split(","), op.inputs):
+        for letter, dim in zip(term, _shape(tensor)):
+            sizes[letter] = max(sizes.get(letter, 1), dim)
+    # Every index, contracted or not, is one loop level: product of all index sizes
+    # is the multiply count of a two-operand einsum (chains count their pairwise products
+    # roughly; kerasarch's only chain is the adaptive pool's tiny averaging matrices).
+    return int(math.prod(sizes.values()))
+
+
+def _op_macs(op):
+    kind = op.type
+    if kind in _CONV:
+        out = _shape(op.outputs[0])
+        kernel = _shape(op.inputs[1])
+        return int(np.prod(out) * np.prod(kernel[:-1]))
+    if kind in _DEPTHWISE:
+        out = _shape(op.outputs[0])
+        kernel = _shape(op.inputs[1])
+        return int(np.prod(out) * kernel[0] * kernel[1])
+    if kind in _MATMUL:
+        a, out = _shape(op.inputs[0]), _shape(op.outputs[0])
+        transpose_a = op.get_attr("transpose_a") if kind == "MatMul" else op.get_attr("adj_x")
+        k = a[-2] if transpose_a else a[-1]
+        return int(np.prod(out) * k)
+    if kind == "Einsum":
+        return _einsum_macs(op)
+    return 0
+
+
+def _graph_macs(graph, seen):
+    total = 0
+    for op in graph.get_operations():
+        total += _op_macs(op)
+        if op.type in ("PartitionedCall", "StatefulPartitionedCall"):
+            name = op.get_attr("f").name
+            function = graph._get_function(name) if hasattr(graph, "_get_function") else None
+            inner = getattr(function, "graph", None)
+            if inner is None:
+                raise RuntimeError(f"cannot look inside nested function {name} to count its MACs")
+            total += _graph_macs(inner, seen)
+    return total
+
+
+def count_macs(model, input_shape=None):
+    """Multiply-accumulates of one forward pass of ``model`` on one image.
+
+    ``input_shape`` (H, W, C) defaults to the model's own input shape, which must then be
+    static. Needs TensorFlow (it traces the model); the model may be built on any backend
+    only if TensorFlow is the active Keras backend.
+    """
+    import keras
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError("count_macs traces the model with TensorFlow; set KERAS_BACKEND=tensorflow.")
+    shape = tuple(input_shape or model.input_shape[1:])
+    if any(s is None for s in shape):
+        raise ValueError(f"count_macs needs a static input shape, got {shape}; pass input_shape=(H, W, C).")
+    fn = tf.function(lambda x: model(x, training=False), autograph=False)
+    concrete = fn.get_concrete_function(tf.TensorSpec((1, *shape), tf.float32))
+    return _graph_macs(concrete.graph, set())
+
+
+def summary_table(pattern="*", family=None, macs=True):
+    """One row per registered model: name, family, default input, trainable and total
+    parameters, and GMACs at the default input (``macs=False`` skips the tracing).
+
+    Builds every model it lists; the whole registry takes a few minutes on two cores.
+    """
+    import keras
+
+    rows = []
+    for name in list_models(pattern, family=family):
+        entry = model_entry(name)
+        model = create_model(name)
+        trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+        row = {
+            "name": name, "family": entry.family, "input": "x".join(str(s) for s in entry.input_shape),
+            "trainable_params": trainable, "total_params": int(model.count_params()),
+            "gmacs": round(count_macs(model) / 1e9, 3) if macs else None,
+        }
+        rows.append(row)
+        del model
+        keras.backend.clear_session()
+    return rows
+
+
+def format_table(rows):
+    """``summary_table`` rows as a Markdown table."""
+    lines = ["| model | family | input | trainable params | total params | GMACs |",
+             "|---|---|---|---:|---:|---:|"]
+    for r in rows:
+        gmacs = "" if r["gmacs"] is None else f"{r['gmacs']:.3f}"
+        lines.append(f"| {r['name']} | {r['family']} | {r['input']} | {r['trainable_params']:,} | "
+                     f"{r['total_params']:,} | {gmacs} |")
+    return "\n".join(lines)
