@@ -2,6 +2,8 @@
 #
 #   make train   install, then train ResNet-20 on Fashion-MNIST and export a SavedModel
 #   make test    install, then run the test suite (TensorFlow), and the contract test on JAX
+#   make test-all the same, with the tests marked slow (every model's .keras file round trip and
+#                 XLA training step, not only the CI tier's); about an hour on two cores
 #
 # PYTHON may point at another interpreter or a venv: make test PYTHON=.venv/bin/python
 
@@ -11,8 +13,9 @@ FASHION = /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 TRAIN_ARGS ?=
 # Two pytest workers: the suite is bound by Python-side tracing, one per core.
 PYTEST_ARGS ?= -n 2 --durations=15
+MARK ?= not slow
 
-.PHONY: install data train test test-tf test-jax
+.PHONY: install data train test test-all test-tf test-jax
 
 data:
 	@test -f $(FASHION) || { \
@@ -27,8 +30,11 @@ train: install
 
 test: install test-tf test-jax
 
+test-all: install
+	$(MAKE) test-tf test-jax MARK=
+
 test-tf:
-	KERAS_BACKEND=tensorflow $(PYTHON) -m pytest $(PYTEST_ARGS)
+	KERAS_BACKEND=tensorflow $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)"
 
 test-jax:
-	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) tests/test_contract.py
+	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py
