@@ -31,8 +31,34 @@ def conv_output_size(size, kernel_size, strides, padding):
     return (size + 2 * padding - kernel_size) // strides + 1
 
 
+class _PaddedConvBN(keras.layers.Layer):
+    """Shared by the conv + BN units: explicit symmetric padding (PyTorch's), or "same"
+    where that is equivalent. Subclasses set ``self.conv``, ``self.bn``, ``self._act`` and
+    ``self._explicit`` (the (height, width) zeros to add; (0, 0) when the conv pads itself)."""
+
+    def _padded_shape(self, shape):
+        ph, pw = self._explicit
+        return (shape[0], None if shape[1] is None else shape[1] + 2 * ph,
+                None if shape[2] is None else shape[2] + 2 * pw, shape[3])
+
+    def build(self, input_shape):
+        padded = self._padded_shape(input_shape)
+        self.conv.build(padded)
+        self.bn.build(self.conv.compute_output_shape(padded))
+
+    def call(self, x, training=None):
+        ph, pw = self._explicit
+        if ph or pw:
+            x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+        x = self.bn(self.conv(x), training=training)
+        return self._act(x) if self._act is not None else x
+
+    def compute_output_shape(self, input_shape):
+        return self.conv.compute_output_shape(self._padded_shape(input_shape))
+
+
 @keras.saving.register_keras_serializable(package="kerasarch")
-class ConvBNAct(keras.layers.Layer):
+class ConvBNAct(_PaddedConvBN):
     """``Conv2D`` (no bias) -> ``BatchNormalization`` -> activation.
 
     Padding follows PyTorch: ``padding`` zeros on each side (``kernel_size // 2`` by
@@ -101,29 +127,7 @@ class ConvBNAct(keras.layers.Layer):
             name="bn",
         )
         self._act = keras.activations.get(activation) if activation else None
-
-    def build(self, input_shape):
-        padded = self._padded_shape(input_shape)
-        self.conv.build(padded)
-        self.bn.build(self.conv.compute_output_shape(padded))
-
-    def _explicit_pad(self):
-        return (0, 0) if self._same else self._pad
-
-    def _padded_shape(self, shape):
-        ph, pw = self._explicit_pad()
-        return (shape[0], None if shape[1] is None else shape[1] + 2 * ph,
-                None if shape[2] is None else shape[2] + 2 * pw, shape[3])
-
-    def call(self, x, training=None):
-        ph, pw = self._explicit_pad()
-        if ph or pw:
-            x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
-        x = self.bn(self.conv(x), training=training)
-        return self._act(x) if self._act is not None else x
-
-    def compute_output_shape(self, input_shape):
-        return self.conv.compute_output_shape(self._padded_shape(input_shape))
+        self._explicit = (0, 0) if self._same else self._pad
 
     def get_config(self):
         config = super().get_config()
@@ -142,7 +146,7 @@ class ConvBNAct(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerasarch")
-class DepthwiseConvBNAct(keras.layers.Layer):
+class DepthwiseConvBNAct(_PaddedConvBN):
     """``DepthwiseConv2D`` (no bias) -> ``BatchNormalization`` -> activation.
 
     The depthwise half of MobileNet and EfficientNet blocks; padding ``kernel_size // 2`` on
@@ -165,26 +169,7 @@ class DepthwiseConvBNAct(keras.layers.Layer):
         self.bn = keras.layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon,
                                                   dtype=self.dtype_policy, name="bn")
         self._act = keras.activations.get(activation) if activation else None
-
-    def _padded_shape(self, shape):
-        p = 2 * self._pad
-        return (shape[0], None if shape[1] is None else shape[1] + p, None if shape[2] is None else shape[2] + p,
-                shape[3])
-
-    def build(self, input_shape):
-        padded = self._padded_shape(input_shape)
-        self.conv.build(padded)
-        self.bn.build(self.conv.compute_output_shape(padded))
-
-    def call(self, x, training=None):
-        if self._pad:
-            p = self._pad
-            x = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
-        x = self.bn(self.conv(x), training=training)
-        return self._act(x) if self._act is not None else x
-
-    def compute_output_shape(self, input_shape):
-        return self.conv.compute_output_shape(self._padded_shape(input_shape))
+        self._explicit = (self._pad, self._pad)
 
     def get_config(self):
         config = super().get_config()

@@ -16,6 +16,21 @@ __all__ = ["make_divisible", "SqueezeExcite", "DepthwiseSeparableConv", "Inverte
            "FusedMBConv"]
 
 
+def _add_residual(block, y, x, training):
+    """``y + x`` through the block's stochastic depth, where the block keeps a residual."""
+    if not block._residual:
+        return y
+    if block.drop_path is not None:
+        y = block.drop_path(y, training=training)
+    return y + x
+
+
+def _strided_shape(input_shape, filters, kernel_size, strides):
+    size = [None if d is None else (d + 2 * (kernel_size // 2) - kernel_size) // strides + 1
+            for d in input_shape[1:3]]
+    return (input_shape[0], *size, filters)
+
+
 def make_divisible(value, divisor=8, min_value=None):
     """Round ``value`` to a multiple of ``divisor``, never more than 10% below (the
     MobileNet/EfficientNet channel rule)."""
@@ -144,18 +159,10 @@ class _InvertedBottleneck(keras.layers.Layer):
         y = self.depthwise(y, training=training)
         if self.se is not None:
             y = self.se(y)
-        y = self.project(y, training=training)
-        if self._residual:
-            if self.drop_path is not None:
-                y = self.drop_path(y, training=training)
-            y = y + x
-        return y
+        return _add_residual(self, self.project(y, training=training), x, training)
 
     def compute_output_shape(self, input_shape):
-        filters, kernel_size, strides = self._spec[:3]
-        size = [None if s is None else (s + 2 * (kernel_size // 2) - kernel_size) // strides + 1
-                for s in input_shape[1:3]] if strides > 1 else list(input_shape[1:3])
-        return (input_shape[0], *size, filters)
+        return _strided_shape(input_shape, *self._spec[:3])
 
 
 @keras.saving.register_keras_serializable(package="kerasarch")
@@ -281,16 +288,10 @@ class FusedMBConv(keras.layers.Layer):
         y = self.fused(x, training=training)
         if self.project is not None:
             y = self.project(y, training=training)
-        if self._residual:
-            if self.drop_path is not None:
-                y = self.drop_path(y, training=training)
-            y = y + x
-        return y
+        return _add_residual(self, y, x, training)
 
     def compute_output_shape(self, input_shape):
-        k, s = self.kernel_size, self.strides
-        size = [None if d is None else (d + 2 * (k // 2) - k) // s + 1 for d in input_shape[1:3]]
-        return (input_shape[0], *size, self.filters)
+        return _strided_shape(input_shape, self.filters, self.kernel_size, self.strides)
 
     def get_config(self):
         config = super().get_config()
