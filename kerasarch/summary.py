@@ -111,7 +111,7 @@ def summary_table(pattern="*", family=None, macs=True):
         row = {
             "name": name, "family": entry.family, "input": "x".join(str(s) for s in entry.input_shape),
             "trainable_params": trainable, "total_params": int(model.count_params()),
-            "gmacs": round(count_macs(model) / 1e9, 3) if macs else None,
+            "gmacs": round(count_macs(model) / 1e9, 6) if macs else None,
         }
         rows.append(row)
         del model
@@ -124,7 +124,8 @@ def format_table(rows):
     lines = ["| model | family | input | trainable params | total params | GMACs |",
              "|---|---|---|---:|---:|---:|"]
     for r in rows:
-        gmacs = "" if r["gmacs"] is None else f"{r['gmacs']:.3f}"
+        g = r["gmacs"]
+        gmacs = "" if g is None else f"{g:.3f}" if g >= 0.01 else f"{g:.2g}"
         lines.append(f"| {r['name']} | {r['family']} | {r['input']} | {r['trainable_params']:,} | "
                      f"{r['total_params']:,} | {gmacs} |")
     return "\n".join(lines)
