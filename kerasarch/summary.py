@@ -61,7 +61,7 @@ def _op_macs(op):
     return 0
 
 
-def _graph_macs(graph, seen):
+def _graph_macs(graph):
     total = 0
     for op in graph.get_operations():
         total += _op_macs(op)
@@ -71,7 +71,7 @@ def _graph_macs(graph, seen):
             inner = getattr(function, "graph", None)
             if inner is None:
                 raise RuntimeError(f"cannot look inside nested function {name} to count its MACs")
-            total += _graph_macs(inner, seen)
+            total += _graph_macs(inner)
     return total
 
 
@@ -92,7 +92,7 @@ def count_macs(model, input_shape=None):
         raise ValueError(f"count_macs needs a static input shape, got {shape}; pass input_shape=(H, W, C).")
     fn = tf.function(lambda x: model(x, training=False), autograph=False)
     concrete = fn.get_concrete_function(tf.TensorSpec((1, *shape), tf.float32))
-    return _graph_macs(concrete.graph, set())
+    return _graph_macs(concrete.graph)
 
 
 def summary_table(pattern="*", family=None, macs=True):

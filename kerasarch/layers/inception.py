@@ -26,18 +26,20 @@ class _Branches(keras.layers.Layer):
     def _pool(self, mode, size, strides, padding, name):
         return TorchPool2D(size, strides, padding=padding, mode=mode, dtype=self.dtype_policy, name=name)
 
+    def _walk(self, branch, shape, build=False):
+        """The output shape of one branch; with ``build``, build its layers on the way."""
+        for layer in branch:
+            subs = layer if isinstance(layer, list) else [layer]  # a list is a fork (Inception-v3 E)
+            if build:
+                for sub in subs:
+                    sub.build(shape)
+            outs = [sub.compute_output_shape(shape) for sub in subs]
+            shape = (*outs[0][:3], sum(o[-1] for o in outs))
+        return shape
+
     def build(self, input_shape):
         for branch in self.branches:
-            shape = input_shape
-            for layer in branch:
-                if isinstance(layer, list):  # a fork inside the branch (Inception-v3 E)
-                    for sub in layer:
-                        sub.build(shape)
-                    shape = (*layer[0].compute_output_shape(shape)[:3],
-                             sum(sub.compute_output_shape(shape)[-1] for sub in layer))
-                else:
-                    layer.build(shape)
-                    shape = layer.compute_output_shape(shape)
+            self._walk(branch, input_shape, build=True)
 
     def _run(self, branch, x, training):
         for layer in branch:
@@ -53,16 +55,7 @@ class _Branches(keras.layers.Layer):
         return ops.concatenate([self._run(b, x, training) for b in self.branches], axis=-1)
 
     def compute_output_shape(self, input_shape):
-        shapes = []
-        for branch in self.branches:
-            shape = input_shape
-            for layer in branch:
-                if isinstance(layer, list):
-                    shape = (*layer[0].compute_output_shape(shape)[:3],
-                             sum(sub.compute_output_shape(shape)[-1] for sub in layer))
-                else:
-                    shape = layer.compute_output_shape(shape)
-            shapes.append(shape)
+        shapes = [self._walk(branch, input_shape) for branch in self.branches]
         return (*shapes[0][:3], sum(s[-1] for s in shapes))
 
 
