@@ -25,6 +25,11 @@ ANCHORS = {
     "efficientnet_v2_s": 21_458_488, "efficientnet_v2_m": 54_139_356, "efficientnet_v2_l": 118_515_272,
     "convnext_tiny": 28_589_128, "convnext_small": 50_223_688, "convnext_base": 88_591_464,
     "convnext_large": 197_767_336,
+    "vit_ti16": 5_717_416, "vit_s16": 22_050_664, "vit_b16": 86_567_656, "vit_b32": 88_224_232,
+    "vit_l16": 304_326_632, "vit_l32": 306_535_400,
+    # Not in ANCHORS.md: kerasarch's own small ViT (patch 4, width 192, depth 6, 10 classes), counted by
+    # hand in tests/test_transformer.py.
+    "vit_cifar": 1_806_538,
 }
 
 # Arguments that make a model match the reference's configuration.
@@ -42,4 +47,5 @@ GMACS = {
     "efficientnet_b0": 0.386, "efficientnet_b7": 37.7,
     "efficientnet_v2_s": 8.37, "efficientnet_v2_m": 24.6, "efficientnet_v2_l": 56.1,
     "convnext_tiny": 4.46, "convnext_small": 8.68, "convnext_base": 15.4, "convnext_large": 34.4,
+    "vit_ti16": 1.26, "vit_s16": 4.61, "vit_b16": 17.56, "vit_b32": 4.41, "vit_l16": 61.6, "vit_l32": 15.4,
 }

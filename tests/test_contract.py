@@ -60,7 +60,7 @@ TIERED = [name if name in CI_TIER else pytest.param(name, marks=pytest.mark.slow
 OTHER_BACKEND_TIER = {
     "lenet5", "alexnet", "vgg11_bn", "googlenet", "inception_v3", "resnet20", "resnext50_32x4d",
     "res2net50_26w_4s", "densenet121", "mobilenet_v1", "mobilenet_v3_small", "efficientnet_v2_s",
-    "convnext_tiny",
+    "convnext_tiny", "vit_cifar",
 }
 if keras.backend.backend() == "tensorflow":
     EVERY = MODELS

@@ -44,7 +44,24 @@ LAYER_EXAMPLES = [
     (kl.Res2NetBlock, dict(filters=4, base_width=26, scale=4, strides=2)),
     (kl.ConvNeXtBlock, dict(kernel_size=7, drop_path_rate=0.1)),
     (kl.ConvNeXtDownsample, dict(filters=16)),
+    (kl.PatchEmbedding, dict(patch_size=4, hidden_dim=8)),
+    (kl.ClassToken, dict(initializer="zeros")),
+    (kl.PositionEmbedding, dict(grid_size=(2, 2), num_prefix_tokens=1)),
+    (kl.PositionEmbedding, dict(grid_size=9)),
+    (kl.TokensToGrid, dict(grid_size=(2, 2), num_prefix_tokens=1)),
+    (kl.TakeToken, dict(index=0)),
+    (kl.MultiHeadSelfAttention, dict(num_heads=2, dropout=0.1)),
+    (kl.TransformerEncoderLayer, dict(num_heads=2, mlp_dim=16, norm_first=True, activation="gelu",
+                                      drop_path_rate=0.1, layer_scale_init=1e-5)),
+    (kl.TransformerEncoderLayer, dict(num_heads=4, mlp_dim=16, attention_dropout=0.1)),
 ]
+# Token layers take (batch, tokens, channels): 1 class token + a 2x2 grid of 8 channels.
+TOKEN_LAYERS = (kl.ClassToken, kl.PositionEmbedding, kl.TokensToGrid, kl.TakeToken, kl.MultiHeadSelfAttention,
+                kl.TransformerEncoderLayer)
+
+
+def _shape(cls):
+    return (2, 5, 8) if cls in TOKEN_LAYERS else (2, 8, 8, 8)
 
 
 def _x(shape=(2, 8, 8, 8), seed=0):
@@ -60,23 +77,26 @@ def test_get_config_is_exactly_the_init_arguments(cls, kwargs):
     for key, value in kwargs.items():
         assert config[key] == value
     # The config rebuilds an equal layer with equal outputs.
-    layer(_x())
+    x = _x(_shape(cls))
+    layer(x)
     clone = cls.from_config(config)
     assert clone.get_config() == config
-    clone(_x())
+    clone(x)
     clone.set_weights(layer.get_weights())
-    np.testing.assert_allclose(ops.convert_to_numpy(clone(_x())), ops.convert_to_numpy(layer(_x())), atol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(clone(x)), ops.convert_to_numpy(layer(x)), atol=1e-6)
 
 
 @pytest.mark.parametrize("cls,kwargs", LAYER_EXAMPLES, ids=lambda v: getattr(v, "__name__", ""))
 def test_layers_survive_keras_file_round_trip(cls, kwargs, tmp_path):
-    inputs = keras.Input((8, 8, 8))
+    shape = _shape(cls)
+    inputs = keras.Input(shape[1:])
     model = keras.Model(inputs, cls(**kwargs)(inputs))
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert type(loaded.layers[1]) is cls
-    np.testing.assert_allclose(loaded.predict(_x(), verbose=0), model.predict(_x(), verbose=0), atol=1e-6)
+    x = _x(shape)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
 def test_conv_bn_act_has_no_bias_and_he_initialisation():

@@ -288,13 +288,13 @@ class ModelBuilder:
         saved = keras.config.dtype_policy()
         keras.config.set_dtype_policy(self._policy)
         try:
-            if self.input_tensor is not None:
-                self.inputs = self.input_tensor
-            else:
-                self.inputs = keras.Input(shape=self.input_shape, name="image")
+            self.inputs = self.input_tensor if self.input_tensor is not None else self._make_input()
             yield self
         finally:
             keras.config.set_dtype_policy(saved)
+
+    def _make_input(self):
+        return keras.Input(shape=self.input_shape, name="image")
 
     def add_feature(self, tensor, module, reduction):
         self.features.append(_Feature(tensor, module, reduction))

@@ -45,15 +45,14 @@ def file_variable_shapes(path):
     return out
 
 
-def model_variable_shapes(model):
-    """The same map for a built model, in Keras's save order of variables."""
+def _model_layers(model):
+    """``{"layer/sublayer": layer}`` for every layer of a built model that owns variables."""
     out = {}
 
     def visit(layer, prefix):
         path = prefix + layer.name
-        own = list(layer._trainable_variables) + list(layer._non_trainable_variables)
-        if own:
-            out[path] = [tuple(v.shape) for v in own]
+        if list(layer._trainable_variables) + list(layer._non_trainable_variables):
+            out[path] = layer
         for sub in layer._layers:
             visit(sub, path + "/")
 
@@ -62,13 +61,23 @@ def model_variable_shapes(model):
     return out
 
 
+def model_variable_shapes(model):
+    """The same map for a built model, in Keras's save order of variables."""
+    return {path: [tuple(v.shape) for v in list(layer._trainable_variables) + list(layer._non_trainable_variables)]
+            for path, layer in _model_layers(model).items()}
+
+
 def check_compatible(model, path):
     """Raise ``ValueError`` naming the first layer whose variables do not fit the file."""
     found = file_variable_shapes(path)
     expected = model_variable_shapes(model)
+    owners = _model_layers(model)
     for layer, shapes in expected.items():
         if layer not in found:
             continue
+        resamples = getattr(owners[layer], "resamples_stored_weights", False)
+        if resamples and [s[-1:] for s in shapes] == [s[-1:] for s in found[layer]]:
+            continue  # e.g. ViT position embeddings saved at another image size: resampled on load
         if shapes != found[layer]:
             hint = ""
             if shapes and found[layer] and len(shapes[0]) == 4 and shapes[0][2] != found[layer][0][2]:
