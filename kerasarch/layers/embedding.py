@@ -68,6 +68,8 @@ class ClassToken(keras.layers.Layer):
     ``mask`` (batch, tokens), when the input carries one, gains a True in front.
     """
 
+    no_weight_decay = True  # training recipes skip it, as timm's no_weight_decay()
+
     def __init__(self, initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         self.initializer = initializer_arg(initializer)
@@ -134,6 +136,8 @@ class PositionEmbedding(keras.layers.Layer):
     layer's grid (:func:`resample_grid_embedding`), as torchvision's
     ``interpolate_embeddings`` and timm's ``resample_abs_pos_embed`` do.
     """
+
+    no_weight_decay = True
 
     def __init__(self, grid_size, num_prefix_tokens=0, initializer=None, **kwargs):
         super().__init__(**kwargs)
