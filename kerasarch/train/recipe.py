@@ -22,7 +22,7 @@ import keras
 
 from kerasarch.train.losses import SmoothedSparseCategoricalCrossentropy
 
-__all__ = ["Recipe", "RECIPES", "compile_for_training", "no_decay_variables"]
+__all__ = ["Recipe", "RECIPES", "compile_for_training", "no_decay_variables", "resolve_recipe"]
 
 
 @dataclasses.dataclass
@@ -196,6 +196,19 @@ def _outputs_logits(model):
                 getattr(activation, "__name__", "") in ("softmax",))
 
 
+def resolve_recipe(recipe="resnet", **overrides):
+    """A :class:`Recipe` from a name in :data:`RECIPES` (or a Recipe) with fields overridden."""
+    if isinstance(recipe, str):
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)} or pass a Recipe.")
+        recipe = RECIPES[recipe]
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(Recipe)}
+    if unknown:
+        raise TypeError(f"unknown recipe setting(s) {sorted(unknown)}; "
+                        f"the settings are {[f.name for f in dataclasses.fields(Recipe)]}.")
+    return dataclasses.replace(recipe, **overrides)
+
+
 def compile_for_training(model, recipe="resnet", *, epochs=None, steps_per_epoch=None, metrics=("accuracy",),
                          verbose=True, **overrides):
     """Compile ``model`` with a recipe: optimizer, schedule, loss, clipping, XLA choice.
@@ -210,15 +223,7 @@ def compile_for_training(model, recipe="resnet", *, epochs=None, steps_per_epoch
 
     Returns the resolved :class:`Recipe` (``recipe.describe(model)`` is the printed text).
     """
-    if isinstance(recipe, str):
-        if recipe not in RECIPES:
-            raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)} or pass a Recipe.")
-        recipe = RECIPES[recipe]
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(Recipe)}
-    if unknown:
-        raise TypeError(f"compile_for_training: unknown recipe setting(s) {sorted(unknown)}; "
-                        f"the settings are {[f.name for f in dataclasses.fields(Recipe)]}.")
-    recipe = dataclasses.replace(recipe, epochs=epochs, steps_per_epoch=steps_per_epoch, **overrides)
+    recipe = resolve_recipe(recipe, epochs=epochs, steps_per_epoch=steps_per_epoch, **overrides)
     model.compile(optimizer=recipe.make_optimizer(model), loss=recipe.make_loss(_outputs_logits(model)),
                   metrics=list(metrics), jit_compile=recipe.jit_compile)
     if verbose:
