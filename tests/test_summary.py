@@ -44,4 +44,5 @@ def test_cli_list_and_summary(capsys):
     assert main(["summary", "lenet5"]) == 0
     out = capsys.readouterr().out
     assert "| lenet5 | lenet | 32x32x1 | 61,706 |" in out
-    assert main(["summary", "nothing*", "--no-macs"]) == 1
+    assert main(["summary", "nothing*", "--no-macs"]) == 2
+    assert "kerasarch: error: no registered model matches" in capsys.readouterr().err
