@@ -1,5 +1,6 @@
 """Atomic checkpoints and SavedModel export, checked on real files loaded back."""
 
+import json
 import os
 
 import keras
@@ -48,7 +49,9 @@ def test_a_save_that_dies_half_way_keeps_the_previous_best(tmp_path):
         with pytest.raises(OSError, match="disk full"):
             checkpoint.on_epoch_end(1, {"val_accuracy": 0.9})
         assert target.read_bytes() == good
-        assert os.listdir(tmp_path) == ["best.keras"]  # no temporary left behind
+        assert sorted(os.listdir(tmp_path)) == ["best.keras", "best.keras.json"]  # no temporary left behind
+        with open(tmp_path / "best.keras.json") as f:
+            assert json.load(f) == {"monitor": "val_accuracy", "best": 0.5, "best_epoch": 1}  # still the kept one
         # Without the temporary file the same failure corrupts the target: the test can fail.
         direct = tmp_path / "direct.keras"
         direct.write_bytes(good)

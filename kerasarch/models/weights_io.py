@@ -11,7 +11,7 @@ import zipfile
 
 import h5py
 
-__all__ = ["check_compatible", "file_variable_shapes", "model_variable_shapes"]
+__all__ = ["check_compatible", "file_variable_shapes", "file_variables", "model_layers", "model_variable_shapes"]
 
 
 def _open_h5(path):
@@ -28,6 +28,16 @@ def _open_h5(path):
 
 def file_variable_shapes(path):
     """``{"layer/sublayer": [shape, ...]}`` for every layer that stored variables."""
+    return _read(path, values=False)
+
+
+def file_variables(path):
+    """``{"layer/sublayer": [array, ...]}``: the stored values, by the layer paths of
+    :func:`model_layers`."""
+    return _read(path, values=True)
+
+
+def _read(path, values):
     out = {}
     with _open_h5(path) as f:
         def visit(name, obj):
@@ -39,13 +49,14 @@ def file_variable_shapes(path):
                 owner = f.get("/".join(parts[:i]) + "/vars")
                 if owner is not None and "name" in owner.attrs:
                     names.append(str(owner.attrs["name"]))
-            out["/".join(names)] = [tuple(obj[str(i)].shape) for i in range(len(obj))]
+            out["/".join(names)] = [obj[str(i)][()] if values else tuple(obj[str(i)].shape)
+                                     for i in range(len(obj))]
 
         f.visititems(visit)
     return out
 
 
-def _model_layers(model):
+def model_layers(model):
     """``{"layer/sublayer": layer}`` for every layer of a built model that owns variables."""
     out = {}
 
@@ -64,14 +75,14 @@ def _model_layers(model):
 def model_variable_shapes(model):
     """The same map for a built model, in Keras's save order of variables."""
     return {path: [tuple(v.shape) for v in list(layer._trainable_variables) + list(layer._non_trainable_variables)]
-            for path, layer in _model_layers(model).items()}
+            for path, layer in model_layers(model).items()}
 
 
 def check_compatible(model, path):
     """Raise ``ValueError`` naming the first layer whose variables do not fit the file."""
     found = file_variable_shapes(path)
     expected = model_variable_shapes(model)
-    owners = _model_layers(model)
+    owners = model_layers(model)
     for layer, shapes in expected.items():
         if layer not in found:
             continue

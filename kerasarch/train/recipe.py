@@ -210,7 +210,7 @@ def resolve_recipe(recipe="resnet", **overrides):
 
 
 def compile_for_training(model, recipe="resnet", *, epochs=None, steps_per_epoch=None, metrics=("accuracy",),
-                         verbose=True, **overrides):
+                         verbose=True, optimizer=None, **overrides):
     """Compile ``model`` with a recipe: optimizer, schedule, loss, clipping, XLA choice.
 
     Args:
@@ -219,12 +219,15 @@ def compile_for_training(model, recipe="resnet", *, epochs=None, steps_per_epoch
         epochs, steps_per_epoch: the run's length, for the warmup and the cosine decay.
         metrics: passed to ``compile``.
         verbose: print :meth:`Recipe.describe`.
+        optimizer: use this optimizer instead of the recipe's (e.g. one from
+            ``kerasarch.train.transfer.with_lr_multipliers``).
         **overrides: any :class:`Recipe` field, e.g. ``learning_rate=0.05, nesterov=True``.
 
     Returns the resolved :class:`Recipe` (``recipe.describe(model)`` is the printed text).
     """
-    recipe = resolve_recipe(recipe, epochs=epochs, steps_per_epoch=steps_per_epoch, **overrides)
-    model.compile(optimizer=recipe.make_optimizer(model), loss=recipe.make_loss(_outputs_logits(model)),
+    length = {k: v for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)) if v is not None}
+    recipe = resolve_recipe(recipe, **length, **overrides)
+    model.compile(optimizer=optimizer or recipe.make_optimizer(model), loss=recipe.make_loss(_outputs_logits(model)),
                   metrics=list(metrics), jit_compile=recipe.jit_compile)
     if verbose:
         print(recipe.describe(model))
