@@ -1,7 +1,8 @@
 # The two commands of the README. Both install everything they need, and are idempotent.
 #
 #   make train   install, then train ResNet-20 on Fashion-MNIST and export a SavedModel
-#   make test    install, then run the test suite (TensorFlow), and the contract and Transformer tests on JAX
+#   make test    install, then run the test suite (TensorFlow); on JAX the contract, Transformer,
+#                distillation and gradient-flow tests
 #   make test-all the same, with the tests marked slow (every model's .keras file round trip and
 #                 XLA training step, not only the CI tier's); about an hour on two cores
 #
@@ -38,4 +39,5 @@ test-tf:
 	KERAS_BACKEND=tensorflow $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)"
 
 test-jax:
-	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py tests/test_transformer.py
+	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py tests/test_transformer.py \
+	  tests/test_distill_diagnostics.py

@@ -1,46 +1,48 @@
-"""The main job: train a CIFAR-style ResNet on Fashion-MNIST, keep the best, test, export.
+"""The main job: train a CIFAR-style ResNet on Fashion-MNIST with kerasarch's recipe, keep the
+best, test it, export it.
 
-    python examples/train_fashion_mnist.py                 # ResNet-20, 3 epochs
+    python examples/train_fashion_mnist.py                 # ResNet-20, 6 epochs
     python examples/train_fashion_mnist.py --quick         # a one-minute smoke run
     python examples/train_fashion_mnist.py --model resnet56 --epochs 30
 
-What it does, on this CPU:
+It is ``kerasarch.train.run.train_classifier`` (the same path as ``kerasarch train`` and
+benchmarks/time_to_accuracy.py) followed by the export:
   * Fashion-MNIST from the Debian package (60k train / 10k test, 28x28 grey), a stratified
     validation split of 10% carved from the training set (never from the test set);
-  * XLA for the training step and mixed_bfloat16 (float32 classifier), evaluation and
-    prediction without XLA (XLA is ~3x slower for inference on this CPU). XLA training is
-    also slower here than TensorFlow's graph executor (ResNet-20: 465 vs 608 img/s in
-    bf16); --no-xla takes the faster path;
-  * SGD with Nesterov momentum, linear warmup then cosine decay, pad-and-crop + flip;
-  * the best model on validation accuracy saved atomically to OUT/best.keras;
-  * test accuracy of that best model, then a SavedModel export to OUT/saved_model/<name>/<n>/
+  * the "resnet" recipe: SGD momentum 0.9, peak lr 0.1, linear warmup over 5% of the steps then
+    cosine decay to 0, weight decay 1e-4 (not on norms or biases), label smoothing 0.1,
+    gradient clipping at norm 1, mixed_bfloat16 with a float32 head, and no XLA (on this CPU
+    the graph executor is faster than XLA for both training and prediction);
+  * pad-and-crop augmentation; the best model on validation accuracy saved atomically to
+    OUT/best.keras; a run killed half-way resumes when started again with the same --out;
+  * test accuracy of that best model with per-class accuracy and a confusion matrix
+    (OUT/confusion_matrix.png), then a SavedModel export to OUT/saved_model/<name>/<n>/
     checked against Keras's own predictions on real test images.
 """
 
 import argparse
 import json
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import kerasarch  # noqa: E402
 from kerasarch import data  # noqa: E402
 from kerasarch.export import export_saved_model  # noqa: E402
-from kerasarch.train import BestCheckpoint  # noqa: E402
+from kerasarch.train.run import train_classifier  # noqa: E402
+
+EPOCHS = 6
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="resnet20", help="a registered model name (default resnet20)")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
-    p.add_argument("--dtype", default="mixed_bfloat16", help="dtype policy (float32 to turn mixed precision off)")
-    p.add_argument("--no-xla", action="store_true", help="train without XLA")
+    p.add_argument("--dtype", default=None, help="dtype policy (default: the recipe's, mixed_bfloat16 on CPU)")
     p.add_argument("--quick", action="store_true", help="2,000 training images, 1 epoch: a smoke run")
     p.add_argument("--out", default="runs/fashion_mnist", help="output folder")
     p.add_argument("--seed", type=int, default=0)
@@ -50,56 +52,21 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     keras.utils.set_random_seed(args.seed)
-    os.makedirs(args.out, exist_ok=True)
+    report = train_classifier(
+        args.model, args.out, dataset="fashion_mnist", epochs=1 if args.quick else args.epochs,
+        batch_size=args.batch_size, limit=2000 if args.quick else None, dtype=args.dtype, seed=args.seed,
+        learning_rate=args.lr, verbose=2)
+    print(f"best epoch {report['best_epoch']}: val accuracy {report['best_val_accuracy']}; "
+          f"test accuracy {report['test_accuracy']:.4f}")
 
-    (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist()
-    (x_train, y_train), (x_val, y_val) = data.train_val_split(x_train, y_train, 0.1, seed=args.seed)
-    epochs = args.epochs
-    if args.quick:
-        x_train, y_train, x_val, y_val, epochs = x_train[:2000], y_train[:2000], x_val[:500], y_val[:500], 1
-    print(f"data: {len(x_train)} train, {len(x_val)} validation, {len(x_test)} test images, 28x28x1")
-
-    model = kerasarch.create_model(args.model, num_classes=10, input_shape=(28, 28, 1), dtype=args.dtype)
-    steps = -(-len(x_train) // args.batch_size) * epochs
-    warmup = max(1, steps // 20)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=steps - warmup, warmup_target=args.lr, warmup_steps=warmup)
-    model.compile(
-        optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=5e-4),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        jit_compile={"train": not args.no_xla, "test": False, "predict": False},
-    )
-    train_ds = data.make_dataset(x_train, y_train, batch_size=args.batch_size, training=True,
-                                 augment="crop_flip", seed=args.seed)
-    val_ds = data.make_dataset(x_val, y_val, batch_size=256)
-    test_ds = data.make_dataset(x_test, y_test, batch_size=256)
-
-    best_path = os.path.join(args.out, "best.keras")
-    checkpoint = BestCheckpoint(best_path, monitor="val_accuracy")
-    start = time.perf_counter()
-    # shuffle=False: the pipeline already reshuffles every epoch (Keras warns otherwise).
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[checkpoint],
-                        shuffle=False, verbose=2)
-    train_seconds = time.perf_counter() - start
-
-    best = keras.saving.load_model(best_path)
-    test_loss, test_acc = best.evaluate(test_ds, verbose=0)
-    print(f"best epoch {checkpoint.best_epoch}: val accuracy {checkpoint.best:.4f}; "
-          f"test accuracy {test_acc:.4f} (loss {test_loss:.4f})")
-
+    best = keras.saving.load_model(os.path.join(args.out, "best.keras"))
+    _, (x_test, _) = data.load_fashion_mnist()
     export_dir = export_saved_model(best, os.path.join(args.out, "saved_model"))
     parity = check_saved_model(export_dir, best, x_test[:256])
     print(f"SavedModel: {export_dir} (max |diff| vs Keras on 256 test images: {parity:.2e})")
 
-    summary = {
-        "model": args.model, "epochs": epochs, "train_images": len(x_train), "dtype": args.dtype,
-        "xla_train": not args.no_xla, "train_seconds": round(train_seconds, 1),
-        "best_epoch": checkpoint.best_epoch, "best_val_accuracy": round(checkpoint.best, 4),
-        "test_accuracy": round(float(test_acc), 4), "saved_model": export_dir,
-        "saved_model_max_abs_diff": parity,
-        "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.history.items()},
-    }
+    summary = {**{k: v for k, v in report.items() if k != "recipe_text"}, "saved_model": export_dir,
+               "saved_model_max_abs_diff": parity}
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
@@ -110,6 +77,9 @@ def check_saved_model(export_dir, model, images):
     import tensorflow as tf
 
     x = images.astype("float32") / 255.0
+    side = model.input_shape[1]
+    if side != x.shape[1]:
+        x = tf.image.resize(x, (side, side)).numpy()  # as the training pipeline resized them
     served = tf.saved_model.load(export_dir).signatures["serving_default"]
     out = list(served(tf.constant(x)).values())[0].numpy()
     return float(np.max(np.abs(out - model.predict(x, verbose=0))))

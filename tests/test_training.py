@@ -135,6 +135,8 @@ def test_cli_train_evaluate_list_summary_plot(tmp_path):
     evaluated = _cli("evaluate", str(out))
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert f"accuracy {accuracy:.4f}" in evaluated.stdout  # the same checkpoint, the same number
+    helped = _cli("train", "--help")
+    assert helped.returncode == 0 and "--recipe" in helped.stdout and "resume a killed run" in helped.stdout
     listed = _cli("list", "vit*")
     assert listed.stdout.split()[0] == "vit_b16" and listed.returncode == 0
     summary = _cli("summary", "resnet20")

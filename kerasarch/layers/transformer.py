@@ -95,7 +95,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         head_dim = channels // self.num_heads
         batch, tokens = ops.shape(x)[0], ops.shape(x)[1]
         qkv = ops.reshape(self.qkv(x), (batch, tokens, 3, self.num_heads, head_dim))
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (batch, tokens, heads, head_dim)
+        q, k, v = ops.unstack(qkv, 3, axis=2)  # (batch, tokens, heads, head_dim)
         mask = _combine_masks(padding_mask, attention_mask)
         dropping = bool(training) and self.dropout > 0
         if not (dropping or return_attention_scores):

@@ -60,7 +60,9 @@ def train_classifier(model_name, out_dir, *, dataset="fashion_mnist", epochs=10,
     val_ds = data_lib.make_dataset(x_val, y_val, **pipeline)
     callbacks = training_callbacks(out_dir, patience=patience, backup_every=backup_every, verbose=verbose)
     start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    # shuffle=False: the pipeline reshuffles every epoch itself (Keras would warn and ignore it).
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose,
+                        shuffle=False)
     train_seconds = time.perf_counter() - start
     nan_guard, best = callbacks[0], callbacks[0].checkpoint
     best_path = os.path.join(out_dir, "best.keras")
