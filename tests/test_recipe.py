@@ -121,3 +121,14 @@ def test_recipe_trains_on_real_data():
                         validation_data=(x[-512:], y[-512:])).history
     assert history["loss"][-1] < history["loss"][0]
     assert history["val_accuracy"][-1] > 0.6
+
+
+def test_auto_xla_is_on_for_transformers_and_keras_choice_for_cnns():
+    vit = kerasarch.create_model("vit_cifar")
+    cnn = kerasarch.create_model("resnet20")
+    recipe = Recipe()
+    assert recipe.resolve_jit(vit) is True and recipe.resolve_jit(cnn) == "auto"
+    assert dataclasses.replace(recipe, jit_compile=False).resolve_jit(vit) is False
+    kerasarch.compile_for_training(vit, "adamw", epochs=1, steps_per_epoch=10, verbose=False)
+    assert vit.jit_compile is True
+    assert "XLA              on (Transformer layers" in recipe.describe(vit)

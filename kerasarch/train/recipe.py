@@ -42,7 +42,8 @@ class Recipe:
         schedule: "cosine" (to zero at the last step) or "constant".
         label_smoothing: for the cross-entropy (integer or one-hot labels).
         clipnorm: global gradient-norm clipping; None disables it.
-        jit_compile: "auto" (Keras's choice, no XLA on a CPU-only TensorFlow: measured the
+        jit_compile: "auto" (see :meth:`resolve_jit`: XLA for Transformer models, else Keras's
+            choice, which is no XLA on a CPU-only TensorFlow: measured the
             faster path for both fit and predict on the 2-core CPU), True, False, or a dict
             per phase ({"train": True, "predict": False}).
         mixed_precision: the dtype policy to build models under for this recipe ("auto":
@@ -122,6 +123,19 @@ class Recipe:
             opt.exclude_from_weight_decay(var_list=no_decay_variables(model))
         return opt
 
+    def resolve_jit(self, model=None):
+        """What ``jit_compile="auto"`` means for ``model``: XLA for models built from
+        Transformer encoder layers (measured on the 2-core CPU, ViT-style encoder: 1.08x faster
+        training and 1.12x faster prediction than the graph executor), otherwise Keras's own
+        choice (for the CNNs, XLA made CPU training 1.3-4x and prediction ~3x slower)."""
+        if self.jit_compile != "auto" or model is None:
+            return self.jit_compile
+        from kerasarch.layers.transformer import TransformerEncoderLayer
+
+        if any(isinstance(layer, TransformerEncoderLayer) for layer in model._flatten_layers(include_self=False)):
+            return True
+        return "auto"
+
     def make_loss(self, from_logits):
         return SmoothedSparseCategoricalCrossentropy(self.label_smoothing, from_logits=from_logits)
 
@@ -148,7 +162,10 @@ class Recipe:
         lines.append(f"  gradient clip    {f'global norm {self.clipnorm:g}' if self.clipnorm else 'none'}")
         if model is not None:
             lines.append(f"  precision        {model.dtype_policy.name} (head float32)")
-        lines.append(f"  XLA              {self.jit_compile!r}")
+        jit = self.resolve_jit(model)
+        explained = {True: "on (Transformer layers: faster under XLA on the CPU)" if self.jit_compile == "auto" else "on",
+                     False: "off", "auto": "Keras's choice (no XLA on a CPU-only TensorFlow: faster for CNNs)"}
+        lines.append(f"  XLA              {explained.get(jit, repr(jit)) if not isinstance(jit, dict) else jit}")
         if steps:
             lines.append(f"  steps            {self.epochs} epochs x {self.steps_per_epoch} = {steps}")
         return "\n".join(lines)
@@ -228,7 +245,7 @@ def compile_for_training(model, recipe="resnet", *, epochs=None, steps_per_epoch
     length = {k: v for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)) if v is not None}
     recipe = resolve_recipe(recipe, **length, **overrides)
     model.compile(optimizer=optimizer or recipe.make_optimizer(model), loss=recipe.make_loss(_outputs_logits(model)),
-                  metrics=list(metrics), jit_compile=recipe.jit_compile)
+                  metrics=list(metrics), jit_compile=recipe.resolve_jit(model))
     if verbose:
         print(recipe.describe(model))
     return recipe
