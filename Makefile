@@ -26,6 +26,7 @@ data:
 
 install: data
 	$(PIP) -e ".[dev]"
+	$(PIP) --no-deps tensorflow-serving-api
 
 train: install
 	$(PYTHON) examples/train_fashion_mnist.py $(TRAIN_ARGS)

@@ -16,8 +16,11 @@ benchmarks/time_to_accuracy.py) followed by the export:
   * pad-and-crop augmentation; the best model on validation accuracy saved atomically to
     OUT/best.keras; a run killed half-way resumes when started again with the same --out;
   * test accuracy of that best model with per-class accuracy and a confusion matrix
-    (OUT/confusion_matrix.png), then a SavedModel export to OUT/saved_model/<name>/<n>/
-    checked against Keras's own predictions on real test images.
+    (OUT/confusion_matrix.png), then the two exports a server takes, both fed raw uint8
+    pixels (rescaling and resizing are inside the graph):
+      - a SavedModel for TF Serving at OUT/serving/<name>/<n>/ (+ OUT/serving/models.config),
+      - an ONNX file at OUT/<name>.onnx,
+    each loaded back (TensorFlow / onnxruntime) and compared with Keras on 256 real test images.
 """
 
 import argparse
@@ -30,7 +33,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from kerasarch import data  # noqa: E402
-from kerasarch.export import export_saved_model  # noqa: E402
+from kerasarch.export import export_onnx, export_saved_model  # noqa: E402
 from kerasarch.train.run import train_classifier  # noqa: E402
 
 EPOCHS = 6
@@ -61,28 +64,18 @@ def main(argv=None):
 
     best = keras.saving.load_model(os.path.join(args.out, "best.keras"))
     _, (x_test, _) = data.load_fashion_mnist()
-    export_dir = export_saved_model(best, os.path.join(args.out, "saved_model"))
-    parity = check_saved_model(export_dir, best, x_test[:256])
-    print(f"SavedModel: {export_dir} (max |diff| vs Keras on 256 test images: {parity:.2e})")
+    names = list(data.FASHION_MNIST_CLASSES)
+    saved = export_saved_model(best, os.path.join(args.out, "serving"), uint8=True, class_names=names,
+                               check_data=x_test[:256])
+    onnx_file = export_onnx(best, os.path.join(args.out, f"{best.name}.onnx"), uint8=True, class_names=names,
+                            check_data=x_test[:256], overwrite=True)
 
-    summary = {**{k: v for k, v in report.items() if k != "recipe_text"}, "saved_model": export_dir,
-               "saved_model_max_abs_diff": parity}
+    summary = {**{k: v for k, v in report.items() if k != "recipe_text"},
+               "saved_model": saved, "saved_model_parity": saved.parity,
+               "onnx": onnx_file, "onnx_parity": onnx_file.parity}
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
-
-
-def check_saved_model(export_dir, model, images):
-    """Load the SavedModel as TF Serving would and compare with Keras on real images."""
-    import tensorflow as tf
-
-    x = images.astype("float32") / 255.0
-    side = model.input_shape[1]
-    if side != x.shape[1]:
-        x = tf.image.resize(x, (side, side)).numpy()  # as the training pipeline resized them
-    served = tf.saved_model.load(export_dir).signatures["serving_default"]
-    out = list(served(tf.constant(x)).values())[0].numpy()
-    return float(np.max(np.abs(out - model.predict(x, verbose=0))))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@
     kerasarch train NAME --out DIR        train on a bundled data set, keep the best, evaluate on test
     kerasarch evaluate DIR                evaluate a run's best checkpoint on its test split again
     kerasarch plot NAME [--out FILE]      the model's graph as an image (keras.utils.plot_model)
+    kerasarch export RUN_OR_FILE --format saved_model|onnx --out PATH [--uint8]
+                                          a SavedModel for TF Serving or an ONNX file, checked
+    kerasarch predict ARTIFACT IMAGE...   run an exported artifact on image files, top classes
 
 Every command takes --help. A mistake (an unknown model, a missing folder) prints one line
 starting with "kerasarch: error:" and exits with status 2. TensorFlow's start-up log lines
@@ -15,6 +18,8 @@ import argparse
 import json
 import os
 import sys
+
+from kerasarch.export._serving import ExportError
 
 
 def _list(args):
@@ -106,6 +111,67 @@ def _plot(args):
     return 0
 
 
+def _load_checkpoint(source):
+    """A model and its class names from a .keras file or a `kerasarch train` folder."""
+    import keras
+
+    from kerasarch.train.run import class_names_of
+
+    if os.path.isdir(source):
+        path = os.path.join(source, "best.keras")
+        if not os.path.isfile(path):
+            raise CommandError(f"{source!r} has no best.keras; pass a .keras file or the --out folder of "
+                               "`kerasarch train`")
+    elif os.path.isfile(source):
+        if not source.endswith(".keras"):
+            raise CommandError(f"{source!r} is not a .keras file; export needs a whole saved model "
+                               "(model.save('name.keras')) or a `kerasarch train` folder")
+        path = source
+    else:
+        raise CommandError(f"{source!r} does not exist; pass a .keras file or a `kerasarch train` folder")
+    class_names = None
+    report = os.path.join(os.path.dirname(path), "report.json")
+    if os.path.isfile(report):
+        with open(report) as f:
+            class_names = class_names_of(json.load(f).get("dataset"))
+    return keras.saving.load_model(path), class_names
+
+
+def _export(args):
+    from kerasarch.export import export_onnx, export_saved_model
+
+    model, class_names = _load_checkpoint(args.source)
+    if args.format == "saved_model":
+        if args.opset is not None:
+            raise CommandError("--opset is an ONNX option; a SavedModel has none")
+        export_saved_model(model, args.out, version=args.version, overwrite=args.overwrite, uint8=args.uint8,
+                           warmup=False if args.no_warmup else None, class_names=class_names, verbose=args.verbose)
+    else:
+        if args.version is not None:
+            raise CommandError("--version numbers SavedModel folders; an ONNX export is one file (--out FILE.onnx)")
+        out = args.out
+        if os.path.isdir(out) or not out.endswith(".onnx"):
+            out = os.path.join(out, f"{model.name}.onnx")
+        export_onnx(model, out, opset=args.opset, uint8=args.uint8, class_names=class_names,
+                    overwrite=args.overwrite, verbose=args.verbose)
+    return 0
+
+
+def _predict(args):
+    from kerasarch.export.artifact import load_artifact, read_images
+
+    artifact = load_artifact(args.artifact)
+    shape = artifact.input_shape
+    images = read_images(args.images, shape[-1] if shape else None)
+    outputs = artifact.predict(images)
+    key = "probabilities" if "probabilities" in outputs else next(iter(outputs))
+    print(f"{artifact.kind} {artifact.path} ({key}):")
+    for path, scores in zip(args.images, outputs[key]):
+        top = ", ".join(f"{name} {score:.3f}" for name, score in artifact.top_classes(scores, args.top))
+        print(f"  {path}: {top}")
+    return 0
+
+
 class CommandError(Exception):
     """A mistake in the command line or its inputs: reported as one line, exit status 2."""
 
@@ -153,8 +219,29 @@ def main(argv=None):
     p.add_argument("--expand-nested", action="store_true", help="draw the layers inside each block")
     p.set_defaults(run=_plot)
 
+    p = sub.add_parser("export", help="export a trained model as a SavedModel (TF Serving) or ONNX file",
+                       description="Write the model to a temporary path, load it back (TensorFlow or onnxruntime), "
+                                   "compare with Keras, then move it into place and print one summary line.")
+    p.add_argument("source", help="a .keras file or the --out folder of `kerasarch train` (its best.keras)")
+    p.add_argument("--format", required=True, choices=["saved_model", "onnx"])
+    p.add_argument("--out", required=True,
+                   help="saved_model: the base folder (writes OUT/<name>/<version>/); onnx: a .onnx file or a folder")
+    p.add_argument("--uint8", action="store_true", help="take raw uint8 pixels of any size; preprocess in the graph")
+    p.add_argument("--version", type=int, default=None, help="SavedModel version (default: the next free one)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (13-18, default 17)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing version or file")
+    p.add_argument("--no-warmup", action="store_true", help="no TF Serving warmup records")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's and tf2onnx's tracing output")
+    p.set_defaults(run=_export)
+
+    p = sub.add_parser("predict", help="run an exported SavedModel or ONNX file on images, print top classes")
+    p.add_argument("artifact", help="a SavedModel folder (version or model folder) or an .onnx file")
+    p.add_argument("images", nargs="+", help="PNG/JPEG/BMP/GIF files")
+    p.add_argument("--top", type=int, default=3, help="how many classes to print per image (default 3)")
+    p.set_defaults(run=_predict)
+
     args = parser.parse_args(argv)
-    for arg in ("epochs", "batch_size", "limit", "image_size", "patience", "backup_every"):
+    for arg in ("epochs", "batch_size", "limit", "image_size", "patience", "backup_every", "version", "top"):
         value = getattr(args, arg, None)
         if value is not None and value < 1:
             parser.error(f"--{arg.replace('_', '-')} must be a positive integer, got {value}")
@@ -163,7 +250,7 @@ def main(argv=None):
     except CommandError as err:
         print(f"kerasarch: error: {err}", file=sys.stderr)
         return 2
-    except (ValueError, KeyError, TypeError, FileNotFoundError, ImportError) as err:
+    except (ValueError, KeyError, TypeError, FileNotFoundError, ImportError, ExportError) as err:
         # The library's errors already say what was wrong and what would be right.
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"kerasarch: error: {message}", file=sys.stderr)

@@ -19,5 +19,11 @@ def test_main_job_quick_trains_checkpoints_tests_and_exports(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["best_epoch"] == 1 and 0.0 < summary["test_accuracy"] <= 1.0
     assert os.path.isfile(out / "best.keras")
+    # Both exports were loaded back (TensorFlow, onnxruntime) and compared on 256 real test images.
     assert os.path.isfile(os.path.join(summary["saved_model"], "saved_model.pb"))
-    assert summary["saved_model_max_abs_diff"] < 1e-4
+    assert os.path.isfile(os.path.join(out, "serving", "models.config"))
+    assert os.path.isfile(summary["onnx"])
+    for key in ("saved_model_parity", "onnx_parity"):
+        assert summary[key]["checked_images"] == 256
+        assert summary[key]["max_diff"] <= 1e-4
+        assert summary[key]["max_diff_vs_trained"] < 1e-2  # the bfloat16-trained model, exported as float32

@@ -1,0 +1,338 @@
+"""SavedModel and ONNX exports, checked the way a serving system sees them: loaded back in a
+fresh process (TensorFlow, onnxruntime, saved_model_cli) and compared with Keras on real
+Fashion-MNIST images. Every registered model goes through ONNX (slow variants in `make test-all`).
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import kerasarch
+from kerasarch.data import load_fashion_mnist
+from kerasarch.export import (MAX_OPSET, ExportError, Preprocessing, export, export_onnx, export_saved_model,
+                              float32_model)
+from kerasarch.registry import model_entry
+from test_contract import CI_TIER, MODELS
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="export is TensorFlow's")
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+
+
+@pytest.fixture(scope="module")
+def pixels():
+    """Real test images, uint8 (n, 28, 28, 1), and their labels."""
+    _, (x, y) = load_fashion_mnist()
+    return x[:32], y[:32]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A ResNet-20 trained briefly under mixed_bfloat16, so its outputs are not uniform noise."""
+    (x, y), _ = load_fashion_mnist()
+    keras.utils.set_random_seed(0)
+    model = kerasarch.ResNet20(num_classes=10, input_shape=(28, 28, 1), dtype="mixed_bfloat16")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x[:1024] / 255.0, y[:1024], batch_size=128, epochs=1, verbose=0)
+    return model
+
+
+def _fresh_process(code, *args):
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], env=ENV, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+SERVE_IN_FRESH_PROCESS = """
+import sys, numpy as np, tensorflow as tf
+path, images, out = sys.argv[1:]
+served = tf.saved_model.load(path).signatures["serving_default"]
+result = served(images=tf.constant(np.load(images)))
+np.savez(out, **{k: v.numpy() for k, v in result.items()})
+print(sorted(result), sorted({v.dtype.name for v in result.values()}))
+"""
+
+
+@pytest.mark.parametrize("uint8", [False, True], ids=["float32", "uint8"])
+def test_saved_model_served_in_a_fresh_process_equals_keras(trained, pixels, tmp_path, uint8, capfd):
+    x, _ = pixels
+    path = export_saved_model(trained, tmp_path / "serving", uint8=uint8, class_names=list("abcdefghij"))
+    assert path == str(tmp_path / "serving" / "resnet20" / "1")
+    lines = [ln for ln in capfd.readouterr().out.splitlines() if ln.strip()]
+    # Quiet: one summary line (path, size, signature, parity) and the serving instructions, nothing traced.
+    assert lines[0].startswith(f"SavedModel {path} (") and "max |diff| vs Keras" in lines[0], lines
+    assert len(lines) <= 4 and not any("Captures" in ln or "captured" in ln for ln in lines), lines
+
+    images = x if uint8 else (x / 255.0).astype("float32")
+    np.save(tmp_path / "images.npy", images)
+    printed = _fresh_process(SERVE_IN_FRESH_PROCESS, path, tmp_path / "images.npy", tmp_path / "out.npz")
+    assert "['logits', 'probabilities'] ['float32']" in printed
+    served = np.load(tmp_path / "out.npz")
+
+    twin = float32_model(trained)
+    assert twin is not trained and all(layer.dtype_policy.name == "float32" for layer in twin.layers)
+    x_float = (x / 255.0).astype("float32")
+    expected = twin.predict(x_float, verbose=0)
+    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-4, rtol=0)
+    logits = keras.Model(twin.inputs, twin.layers[-1].input).predict(x_float, verbose=0)
+    np.testing.assert_allclose(served["logits"], logits, atol=1e-4 * max(1, np.abs(logits).max()), rtol=0)
+    # Against the model as trained (bfloat16 compute): the float32 export differs by bf16 rounding only.
+    as_trained = trained.predict(x_float, verbose=0)
+    assert np.abs(served["probabilities"] - as_trained).max() < 1e-2
+    assert (served["probabilities"].argmax(1) == as_trained.argmax(1)).mean() >= 0.95
+
+    # What TF Serving sees: the signature, its named input and outputs, the dynamic batch.
+    cli = subprocess.run(["saved_model_cli", "show", "--dir", path, "--all"], env=ENV, capture_output=True,
+                         text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    default = cli.stdout.split("signature_def['serving_default']")[1].split("signature_def[")[0]
+    assert "inputs['images']" in default and "outputs['probabilities']" in default and "outputs['logits']" in default
+    assert ("DT_UINT8" if uint8 else "DT_FLOAT") in default
+    assert ("shape: (-1, -1, -1, 1)" if uint8 else "shape: (-1, 28, 28, 1)") in default
+    assert ("signature_def['serving_float']" in cli.stdout) == uint8
+    with open(os.path.join(path, "assets.extra", "kerasarch.json")) as f:
+        meta = json.load(f)
+    assert meta["input_dtype"] == ("uint8" if uint8 else "float32") and meta["class_names"][0] == "a"
+    assert meta["trained_dtype_policy"] == "mixed_bfloat16"
+
+
+def test_warmup_records_are_prediction_logs_the_model_answers(trained, tmp_path):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = export_saved_model(trained, tmp_path, uint8=True, warmup=True, quiet_summary=True)
+    records = list(tf.data.TFRecordDataset(os.path.join(path, "assets.extra", "tf_serving_warmup_requests")))
+    assert len(records) >= 1
+    log = prediction_log_pb2.PredictionLog.FromString(records[0].numpy())
+    request = log.predict_log.request
+    assert request.model_spec.name == "resnet20" and request.model_spec.signature_name == "serving_default"
+    images = tf.make_ndarray(request.inputs["images"])
+    assert images.dtype == np.uint8 and images.shape[1:] == (28, 28, 1)
+    served = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images))
+    assert served["probabilities"].shape == (images.shape[0], 10)
+    assert export_saved_model(trained, tmp_path, warmup=False, quiet_summary=True) == str(tmp_path / "resnet20" / "2")
+    assert not os.path.exists(os.path.join(tmp_path, "resnet20", "2", "assets.extra", "tf_serving_warmup_requests"))
+
+
+def test_models_config_lists_every_exported_model(tmp_path, capfd):
+    a = kerasarch.LeNet5(num_classes=10)
+    b = kerasarch.create_model("resnet20", num_classes=10, input_shape=(32, 32, 3))
+    export_saved_model(a, tmp_path, check=False)
+    export_saved_model(b, tmp_path, check=False)
+    out = capfd.readouterr().out
+    assert f"-v {tmp_path / 'resnet20'}:/models/resnet20 -e MODEL_NAME=resnet20 tensorflow/serving" in out
+    text = (tmp_path / "models.config").read_text()
+    assert text.count("config {") == 2
+    assert f'name: "lenet5"\n    base_path: "{tmp_path / "lenet5"}"' in text
+    assert 'model_platform: "tensorflow"' in text
+
+
+def test_keep_policy_export_matches_the_mixed_model(trained, pixels, tmp_path):
+    import tensorflow as tf
+
+    x = (pixels[0] / 255.0).astype("float32")
+    path = export_saved_model(trained, tmp_path, dtype=None, quiet_summary=True)
+    served = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(x))
+    assert served["probabilities"].dtype == tf.float32
+    np.testing.assert_allclose(served["probabilities"].numpy(), trained.predict(x, verbose=0), atol=1e-4)
+
+
+def test_existing_versions_and_bad_arguments_are_clear_errors(tmp_path):
+    model = kerasarch.LeNet5(num_classes=10)
+    assert export_saved_model(model, tmp_path, check=False, quiet_summary=True).endswith("lenet5/1")
+    with pytest.raises(ValueError, match=r"lenet5/1 already exists.*version=2"):
+        export_saved_model(model, tmp_path, version=1, quiet_summary=True)
+    assert export_saved_model(model, tmp_path, version=1, overwrite=True, check=False, quiet_summary=True)
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match="is a file"):
+        export_saved_model(model, tmp_path / "afile")
+    with pytest.raises(ValueError, match="positive integer"):
+        export_saved_model(model, tmp_path, version=0)
+    with pytest.raises(ValueError, match="unknown export format 'tflite'; use one of saved_model, onnx"):
+        export(model, tmp_path, format="tflite")
+    with pytest.raises(ValueError, match=f"opset must be an integer from 13 to {MAX_OPSET}.*got 99"):
+        export_onnx(model, tmp_path / "m.onnx", opset=99)
+    with pytest.raises(ValueError, match="is a folder"):
+        export_onnx(model, tmp_path)
+    with pytest.raises(ValueError, match="end in .onnx"):
+        export_onnx(model, tmp_path / "m.pb")
+    with pytest.raises(ValueError, match="opset is an ONNX option"):
+        export(model, tmp_path, format="saved_model", opset=13)
+    # An input size that is not fixed cannot be the target of the uint8 graph's resize.
+    inputs = keras.Input((None, None, 3))
+    free = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs)))
+    with pytest.raises(ValueError, match=r"input size \(None, None\) is not fixed.*input_shape"):
+        export_saved_model(free, tmp_path, uint8=True)
+    # A subclassed model that was never called has no input shape to serve.
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.dense(x)
+
+    with pytest.raises(ValueError, match="never called.*model.build"):
+        export_onnx(Net(), tmp_path / "net.onnx")
+    with pytest.raises(ValueError, match="Preprocessing needs both mean and std"):
+        Preprocessing(mean=(0.5,))
+    assert sorted(os.listdir(tmp_path)) == ["afile", "lenet5", "models.config"]
+
+
+def test_a_killed_export_leaves_nothing_at_the_target(tmp_path):
+    """SIGKILL in the middle of writing: no version folder appears, and the next export is version 1."""
+    code = ("import kerasarch; from kerasarch.export import export_saved_model; "
+            "m = kerasarch.create_model('vgg11', num_classes=10, input_shape=(32, 32, 3)); "
+            f"export_saved_model(m, {str(tmp_path)!r})")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    model_dir = tmp_path / "vgg11"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if model_dir.is_dir() and any(n.startswith(".1.tmp-") for n in os.listdir(model_dir)):
+            time.sleep(0.5)  # inside the write
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the export finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (model_dir / "1").exists()
+    assert [n for n in os.listdir(model_dir) if not n.startswith(".")] == []
+    model = kerasarch.LeNet5(num_classes=10, name="vgg11")
+    assert export_saved_model(model, tmp_path, check=False, quiet_summary=True) == str(model_dir / "1")
+
+
+@keras.saving.register_keras_serializable(package="kerasarch_tests")
+class Erfinv(keras.layers.Layer):
+    """A layer whose op (TensorFlow's Erfinv) tf2onnx cannot convert."""
+
+    def call(self, x):
+        return keras.ops.erfinv(keras.ops.sigmoid(x) - 0.5)
+
+
+def test_an_op_tf2onnx_lacks_is_a_clear_error_and_no_file(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, Erfinv()(inputs), name="uses_erfinv")
+    target = tmp_path / "m.onnx"
+    with pytest.raises(ExportError, match=r"no ONNX conversion for the TensorFlow op\(s\) Erfinv .*no file"):
+        export_onnx(model, target)
+    assert os.listdir(tmp_path) == []
+
+
+def _real_images(size, channels, n=8):
+    import tensorflow as tf
+
+    _, (x, _) = load_fashion_mnist()
+    x = tf.image.resize(x[:n].astype("float32") / 255.0, (size, size))
+    return np.repeat(x.numpy(), channels, axis=-1) if channels == 3 else x.numpy()
+
+
+def _tiny(name):
+    size = max(32, model_entry(name).min_size)
+    keras.utils.set_random_seed(0)
+    return kerasarch.create_model(name, num_classes=7, input_shape=(size, size, 3)), size
+
+
+@pytest.mark.parametrize("name", [n if n in CI_TIER else pytest.param(n, marks=pytest.mark.slow) for n in MODELS])
+def test_every_registered_model_exports_to_onnx_equal_to_keras(name, tmp_path):
+    import onnxruntime as ort
+
+    model, size = _tiny(name)
+    path = export_onnx(model, tmp_path / f"{name}.onnx", quiet_summary=True)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (inp,) = session.get_inputs()
+    assert inp.name == "images" and inp.shape[0] == "batch" and inp.shape[1:] == [size, size, 3]
+    x = _real_images(size, 3)
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"images": x})))
+    expected = model.predict(x, verbose=0)
+    assert got["probabilities"].dtype == np.float32
+    np.testing.assert_allclose(got["probabilities"], expected, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(got["probabilities"], _softmax(got["logits"]), atol=1e-6)
+    assert session.run(None, {"images": x[:1]})[0].shape[0] == 1  # the batch dimension is dynamic
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_onnx_uint8_graph_and_feature_outputs(trained, pixels, tmp_path):
+    import onnxruntime as ort
+
+    x, _ = pixels
+    path = export_onnx(trained, tmp_path / "u8.onnx", uint8=True, opset=13, quiet_summary=True)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].type == "tensor(uint8)"
+    assert session.get_inputs()[0].shape == ["batch", "height", "width", 1]
+    probs = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"images": x})))["probabilities"]
+    np.testing.assert_allclose(probs, float32_model(trained).predict(x / 255.0, verbose=0), atol=1e-4, rtol=0)
+    # Larger pixels are resized in the graph, bilinearly, as the training pipeline resizes.
+    big = np.repeat(np.repeat(x[:4], 2, axis=1), 2, axis=2)
+    resized = session.run(None, {"images": big})
+    assert resized[0].shape == (4, 10)
+    meta = json.loads(session.get_modelmeta().custom_metadata_map["kerasarch"])
+    assert meta["preprocessing"]["rescale"] == pytest.approx(1 / 255) and meta["input_dtype"] == "uint8"
+
+    features = kerasarch.create_model("resnet20", include_top=False, pooling="avg", input_shape=(32, 32, 3))
+    path = export_onnx(features, tmp_path / "features.onnx", quiet_summary=True)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["outputs"]
+    x3 = _real_images(32, 3)
+    expected = features.predict(x3, verbose=0)
+    np.testing.assert_allclose(session.run(None, {"images": x3})[0], expected, atol=1e-4 * max(1, np.abs(expected).max()))
+
+
+def _run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "kerasarch.cli", *map(str, args)], env=ENV, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_export_and_predict_both_formats(trained, pixels, tmp_path):
+    import tensorflow as tf
+
+    run = tmp_path / "run"
+    run.mkdir()
+    trained.save(run / "best.keras")
+    (run / "report.json").write_text(json.dumps({"dataset": "fashion_mnist"}))
+    x, _ = pixels
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"img{i}.png")
+        tf.io.write_file(str(files[-1]), tf.io.encode_png(x[i]))
+    names = kerasarch.data.FASHION_MNIST_CLASSES
+    expected = float32_model(trained).predict(x[:3] / 255.0, verbose=0)
+
+    out = _run_cli("export", run, "--format", "saved_model", "--out", tmp_path / "serving", "--uint8")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith(f"SavedModel {tmp_path / 'serving' / 'resnet20' / '1'}") and "docker run" in out.stdout
+    assert out.stderr.strip() == "", out.stderr[-2000:]  # quiet: no tracing lines
+    out = _run_cli("export", run, "--format", "onnx", "--out", tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith(f"ONNX {tmp_path / 'resnet20.onnx'}")
+
+    for artifact in (tmp_path / "serving", tmp_path / "resnet20.onnx"):
+        out = _run_cli("predict", artifact, *files, "--top", "2")
+        assert out.returncode == 0, out.stderr[-2000:]
+        for path, row in zip(files, expected):
+            top = np.argsort(-row)[:2]
+            line = f"  {path}: {names[top[0]]} {row[top[0]]:.3f}, {names[top[1]]} {row[top[1]]:.3f}"
+            assert line in out.stdout.splitlines(), out.stdout
+
+    again = _run_cli("export", run, "--format", "onnx", "--out", tmp_path)
+    assert again.returncode == 2 and again.stderr.count("\n") == 1
+    assert "already exists; pass overwrite=True (--overwrite)" in again.stderr
+    missing = _run_cli("predict", tmp_path / "nothing.onnx", files[0])
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    bad = _run_cli("export", run, "--format", "saved_model", "--out", tmp_path / "s2", "--opset", "13")
+    assert bad.returncode == 2 and "--opset is an ONNX option" in bad.stderr
+    assert re.search(r"invalid choice: 'tflite'", _run_cli("export", run, "--format", "tflite", "--out", "x").stderr)
