@@ -1,9 +1,12 @@
 """The README's main job, as a smoke run on real data (the full run is `make train`)."""
 
 import json
+import math
 import os
 import subprocess
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,3 +30,37 @@ def test_main_job_quick_trains_checkpoints_tests_and_exports(tmp_path):
         assert summary[key]["checked_images"] == 256
         assert summary[key]["max_diff"] <= 1e-4
         assert summary[key]["max_diff_vs_trained"] < 1e-2  # the bfloat16-trained model, exported as float32
+
+
+EXPERIMENTS = ["degradation", "vanishing_gradients", "parameter_formulas", "depth_through_the_years", "vgg11_d2l",
+               "transfer_learning", "distillation", "encoder_norm_warmup"]
+
+
+def _numbers(node):
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from _numbers(v)
+    elif isinstance(node, (list, tuple)):
+        for v in node:
+            yield from _numbers(v)
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        yield node
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_quick_run_writes_finite_json_and_a_png(name, tmp_path):
+    """Each examples/ experiment's --quick run, on real Fashion-MNIST, as a user starts it."""
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", f"{name}.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "verdict: " in result.stdout
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert data["experiment"] == name and data["quick"] is True and data["verdict"]
+    numbers = list(_numbers(data))
+    assert len(numbers) >= 3 and all(math.isfinite(v) for v in numbers)
+    assert data["plots"]
+    for plot in data["plots"]:
+        with open(tmp_path / plot, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", plot
