@@ -44,8 +44,8 @@ The claim checked (the common story): networks got deeper over the years, and de
 parameters grew together; e.g. "VGG-16 has 138M parameters, ResNet-152 is ~10x deeper with
 60M parameters and 11.6 GMACs".
 
-    python examples/depth_through_the_years.py            # full run: 13 models (~1.5 min on 2 cores)
-    python examples/depth_through_the_years.py --quick    # smoke run: lenet5, resnet18, mobilenet_v2
+    python examples/depth_through_the_years.py            # full run: 13 models (~1.5-2 min wall, 2 cores)
+    python examples/depth_through_the_years.py --quick    # smoke run: lenet5, resnet18, mobilenet_v2 (~25 s)
     python examples/depth_through_the_years.py --out runs/examples/depth_through_the_years
 
 Writes OUT/result.json ("rows", "depth_definition", "correlations", ...), OUT/table.md,
@@ -63,6 +63,7 @@ import numpy as np  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 import kerasarch  # noqa: E402
 from kerasarch.layers import ResidualBlock, TransformerEncoderLayer  # noqa: E402
@@ -99,7 +100,8 @@ DEPTH_DEFINITION = {
               "all its layers (2 per DenseLayer, the path runs through each); TransformerEncoderLayer: 4 (fused "
               "qkv, attention output projection, MLP fc1, fc2); MBConv: expand, depthwise, the two squeeze-excite "
               "dense layers (on the gating path) and project."),
-    "weight_layers": "number of kernels: every conv / depthwise conv / dense layer with weights, parallel ones included",
+    "weight_layers": ("number of kernels: every conv / depthwise conv / dense layer with weights, parallel ones "
+                      "included"),
     "transformer_blocks": "ViT: number of TransformerEncoderLayer blocks (12 for B/16, 24 for L/16)",
     "top_level_dense_params": "parameters of the model's top-level Dense layers (the fully-connected head)",
     "year": "year the paper first appeared (arXiv preprint or journal)",
@@ -259,20 +261,39 @@ def correlations(rows):
 # ----------------------------------------------------------------------------- plots
 
 
+# Label offsets (points) where two models would otherwise print on top of each other.
+_OFFSETS = {
+    "gmacs": {"vgg16": (-10, -14), "vgg19": (6, 6), "resnet152": (8, -10), "vit_b16": (8, -2),
+              "googlenet": (6, -12), "densenet121": (9, 2), "alexnet": (-10, 7), "vit_l16": (-10, 8),
+              "efficientnet_b0": (-10, 6), "mobilenet_v2": (-10, -10)},
+    "trainable_params": {"vgg16": (4, -11), "vgg19": (4, 4), "googlenet": (-6, -10)},
+    "depth": {"vgg19": (-6, 1), "vgg16": (-6, -8), "resnet18": (6, -2), "vit_b16": (5, -9)},
+}
+
+
+def _label(ax, text, xy, plot, name):
+    dx, dy = _OFFSETS.get(plot, {}).get(name, (6, 4))
+    ax.annotate(text, xy, textcoords="offset points", xytext=(dx, dy), fontsize=7,
+                ha="right" if dx < 0 else "left")
+
+
 def plot_params_vs_gmacs(rows):
-    fig, ax = plt.subplots(figsize=(8, 6))
+    fig, ax = plt.subplots(figsize=(8.5, 6))
     years = [r["year"] for r in rows]
     sc = ax.scatter([r["gmacs"] for r in rows], [r["trainable_params"] for r in rows],
                     c=years, cmap="viridis", s=[30 + 1.2 * r["depth"] for r in rows], edgecolors="k", zorder=3)
     for r in rows:
-        ax.annotate(f"{r['name']} ({r['year']}, depth {r['depth']})", (r["gmacs"], r["trainable_params"]),
-                    textcoords="offset points", xytext=(6, 4), fontsize=7)
+        _label(ax, f"{r['name']} ({r['year']}, depth {r['depth']})", (r["gmacs"], r["trainable_params"]),
+               "gmacs", r["name"])
     ax.set_xscale("log")
     ax.set_yscale("log")
+    lo, hi = min(r["gmacs"] for r in rows), max(r["gmacs"] for r in rows)
+    ax.set_xlim(lo / 2, hi * 12)
     ax.set_xlabel("GMACs per image at the default input (log)")
     ax.set_ylabel("trainable parameters (log)")
     ax.set_title("Parameters vs compute (marker size ~ depth, colour = year)")
-    fig.colorbar(sc, ax=ax, label="year")
+    bar = fig.colorbar(sc, ax=ax, label="year of the paper")
+    bar.ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%d"))
     ax.grid(True, which="major", alpha=0.3)
     return fig
 
@@ -283,8 +304,9 @@ def plot_by_year(rows):
                            (axes[1], "trainable_params", "trainable parameters")):
         ax.scatter([r["year"] for r in rows], [r[key] for r in rows], color="tab:blue", zorder=3)
         for r in rows:
-            ax.annotate(r["name"], (r["year"], r[key]), textcoords="offset points", xytext=(4, 3), fontsize=7)
+            _label(ax, r["name"], (r["year"], r[key]), key, r["name"])
         ax.set_yscale("log")
+        ax.set_xlim(min(r["year"] for r in rows) - 1, max(r["year"] for r in rows) + 3)
         ax.set_xlabel("year of the paper")
         ax.set_ylabel(label + " (log)")
         ax.grid(True, alpha=0.3)

@@ -47,8 +47,8 @@ fc); per group the output size at the default 224x224x3 input, the trainable par
 ``count_params()`` (with the BatchNorm moving statistics) and the formula for the group;
 the groups must add up to the model's own counts (the paper's ~21.8M).
 
-    python examples/parameter_formulas.py              # full run (~15 s on 2 cores; no training)
-    python examples/parameter_formulas.py --quick      # smoke run: widths 64 and 256 only
+    python examples/parameter_formulas.py              # full run (~25 s wall on 2 cores, most of it imports)
+    python examples/parameter_formulas.py --quick      # smoke run: widths 64 and 256 only (~25 s)
     python examples/parameter_formulas.py --out runs/examples/parameter_formulas
 
 Writes OUT/result.json (keys "basic", "bottleneck", "seed_claims", "resnet34_stages",
