@@ -116,9 +116,14 @@ def _convert(serving, opset, name):
         with keras.StatelessScope(state_mapping=list(zip(variables, values))):
             return serving(images)
 
+    concrete = tf.function(fn, input_signature=signature, autograph=False).get_concrete_function()
+    graph_def = _without_forced_xla(concrete.graph.as_graph_def(add_shapes=True))
+    inputs = [t.name for t in concrete.inputs]
+    outputs = [t.name for t in concrete.outputs]
+    renames = {inputs[0]: "images", **{t: key for t, key in zip(outputs, sorted(concrete.structured_outputs))}}
     try:
-        proto, _ = tf2onnx.convert.from_function(
-            tf.function(fn, input_signature=signature, autograph=False), input_signature=signature, opset=opset,
+        proto, _ = tf2onnx.convert.from_graph_def(
+            graph_def, input_names=inputs, output_names=outputs, opset=opset, tensors_to_rename=renames,
             custom_op_handlers={"Erfc": (_erfc, [])})
     except Exception as err:  # tf2onnx raises many types; the message names the op
         raise ExportError(f"tf2onnx could not convert {name}: {type(err).__name__}: {err}") from err
@@ -137,6 +142,29 @@ def _convert(serving, opset, name):
 
 
 _WEIGHT_PREFIX = "kerasarch_weight_"
+
+
+def _without_forced_xla(graph_def):
+    """Let TensorFlow's function inliner see through the XLA islands Keras puts in a CPU graph.
+
+    On TensorFlow, Keras runs a grouped convolution (ResNeXt) inside a ``jit_compile=True``
+    function because TensorFlow's CPU kernels lack it. The graph then holds a call that grappler
+    will not inline and tf2onnx cannot convert (``PartitionedCall``). The function body is a
+    plain ``Conv2D`` with grouped kernel, which ONNX's ``Conv(group=...)`` expresses; dropping the
+    must-compile mark lets the inliner expose it.
+    """
+    def strip(attrs):
+        for key in ("_XlaMustCompile", "_noinline"):
+            if key in attrs:
+                del attrs[key]
+
+    for node in graph_def.node:
+        strip(node.attr)
+    for function in graph_def.library.function:
+        strip(function.attr)
+        for node in function.node_def:
+            strip(node.attr)
+    return graph_def
 
 
 def _erfc(ctx, node, name, args):
