@@ -11,7 +11,8 @@ benchmarks/time_to_accuracy.py) followed by the export:
     validation split of 10% carved from the training set (never from the test set);
   * the "resnet" recipe: SGD momentum 0.9, peak lr 0.1, linear warmup over 5% of the steps then
     cosine decay to 0, weight decay 1e-4 (not on norms or biases), label smoothing 0.1,
-    gradient clipping at norm 1, mixed_bfloat16 with a float32 head, and no XLA (on this CPU
+    gradient clipping at norm 1, mixed_bfloat16 with a float32 head where the CPU has bfloat16
+    arithmetic (float32 elsewhere), and no XLA (on this CPU
     the graph executor is faster than XLA for both training and prediction);
   * pad-and-crop augmentation; the best model on validation accuracy saved atomically to
     OUT/best.keras; a run killed half-way resumes when started again with the same --out;
@@ -45,7 +46,7 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
-    p.add_argument("--dtype", default=None, help="dtype policy (default: the recipe's, mixed_bfloat16 on CPU)")
+    p.add_argument("--dtype", default=None, help="dtype policy (default: the recipe's: mixed_bfloat16 where the CPU has bfloat16 arithmetic, else float32)")
     p.add_argument("--quick", action="store_true", help="2,000 training images, 1 epoch: a smoke run")
     p.add_argument("--out", default="runs/fashion_mnist", help="output folder")
     p.add_argument("--seed", type=int, default=0)

@@ -201,7 +201,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--image-size", type=int, default=None, help="resize to this side (default: data or model minimum)")
     p.add_argument("--augment", default="crop", choices=["crop", "crop_flip", "none"])
-    p.add_argument("--dtype", default=None, help="dtype policy (default: mixed_bfloat16 on CPU)")
+    p.add_argument("--dtype", default=None, help="dtype policy (default: mixed_bfloat16 where the CPU has bfloat16 arithmetic, else float32)")
     p.add_argument("--limit", type=int, default=None, help="use only this many training images")
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
     p.add_argument("--backup-every", type=int, default=None, help="back up every N batches (default: every epoch)")

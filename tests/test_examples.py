@@ -29,7 +29,8 @@ def test_main_job_quick_trains_checkpoints_tests_and_exports(tmp_path):
     for key in ("saved_model_parity", "onnx_parity"):
         assert summary[key]["checked_images"] == 256
         assert summary[key]["max_diff"] <= 1e-4
-        assert summary[key]["max_diff_vs_trained"] < 1e-2  # the bfloat16-trained model, exported as float32
+        # A bfloat16-trained model (CPUs with bfloat16 arithmetic) is exported as float32: rounding only.
+        assert summary[key].get("max_diff_vs_trained", 0.0) < 1e-2
 
 
 EXPERIMENTS = ["degradation", "vanishing_gradients", "parameter_formulas", "depth_through_the_years", "vgg11_d2l",
@@ -64,3 +65,12 @@ def test_experiment_quick_run_writes_finite_json_and_a_png(name, tmp_path):
     for plot in data["plots"]:
         with open(tmp_path / plot, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", plot
+    if name == "parameter_formulas":  # its numbers are exact: checked exactly
+        for c, block in data["basic"].items():
+            assert block["measured"] == block["formula"] == 18 * int(c) ** 2
+        for c, block in data["bottleneck"].items():
+            assert block["measured"] == block["formula"] == 17 * int(c) ** 2 // 16
+        claims = data["seed_claims"]
+        assert claims["basic_coefficient"]["correct"] and claims["basic_at_256"]["correct_value"] == 1179648
+        assert not claims["bottleneck_coefficient"]["correct"] and claims["bottleneck_coefficient"]["correct_value"] == 1.0625
+        assert not claims["bottleneck_at_256"]["correct"] and claims["bottleneck_at_256"]["correct_value"] == 69632

@@ -132,3 +132,15 @@ def test_auto_xla_is_on_for_transformers_and_keras_choice_for_cnns():
     kerasarch.compile_for_training(vit, "adamw", epochs=1, steps_per_epoch=10, verbose=False)
     assert vit.jit_compile is True
     assert "XLA              on (Transformer layers" in recipe.describe(vit)
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it():
+    from kerasarch.train.recipe import Recipe, cpu_has_bfloat16
+
+    with open("/proc/cpuinfo") as f:
+        flags = f.read()
+    native = any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16", "bf16"))
+    assert cpu_has_bfloat16() == native
+    assert Recipe().dtype_policy() == ("mixed_bfloat16" if native else "float32")  # CI has no GPU
+    assert Recipe(mixed_precision="mixed_bfloat16").dtype_policy() == "mixed_bfloat16"
+    assert Recipe(mixed_precision=None).dtype_policy() == "float32"

@@ -36,7 +36,7 @@ def train_classifier(model_name, out_dir, *, dataset="fashion_mnist", epochs=10,
         image_size: side to resize to; default the data's own, or the model's minimum.
         augment: ``"crop"``, ``"crop_flip"`` or None (see ``kerasarch.data.make_dataset``).
         limit: use only the first ``limit`` training images (smoke runs).
-        dtype: the model's dtype policy; default the recipe's (``mixed_bfloat16`` on CPU).
+        dtype: the model's dtype policy; default the recipe's (``mixed_bfloat16`` on a CPU with bfloat16 arithmetic, else float32).
         patience: early stopping patience in epochs (None: no early stopping).
         backup_every: back up every this many batches instead of every epoch.
         **recipe_overrides: :class:`~kerasarch.train.Recipe` fields.
