@@ -2,8 +2,10 @@
 
 The network is kerasarch's ``vgg11`` with d2l's ``conv_arch`` ((1,64),(1,128),(2,256),(2,512),
 (2,512)) shrunk by d2l's channel ratio of 4 (``width_divisor=4``: 16, 32, 64, 128, 128 channels),
-then d2l's classifier: 7x7 pool, dense 4096, 4096 with dropout 0.5, dense 10. It is trained as d2l
-does: plain SGD (no momentum, no weight decay, no schedule) at lr 0.05, batch 128, 10 epochs,
+then the classifier: average pool to 7x7 (a no-op at d2l's 224x224; at 64x64 it spreads the 2x2
+maps over 7x7), dense 4096, 4096 with dropout 0.5, dense 10: 43,093,322 parameters, as d2l's. Only
+the initialisation differs (He normal convolutions here, Xavier in d2l). It is trained as d2l does:
+plain SGD (no momentum, no weight decay, no schedule) at lr 0.05, batch 128, 10 epochs,
 cross-entropy, pixels scaled to [0, 1] and resized bilinearly. The model is compiled by hand with
 ``keras.optimizers.SGD(0.05)``, not with a kerasarch recipe, and runs in float32.
 
@@ -12,11 +14,11 @@ Claim (d2l): this network and recipe train well on Fashion-MNIST, to a test accu
 
 What differs here, to fit ~10 minutes on 2 CPU cores: images are resized to 64x64, not 224x224
 (64 keeps the five 2x2 pools meaningful, 2x2 maps at the last block; 96x96 costs 1.6x more per
-image and would cut the training subset to ~1,900 images, 224x224 ~12x more), and the network
+image and would cut the training subset to ~1,900 images, 224x224 roughly 10x more), and the network
 trains on a random 3,000-image subset of the training set (24 steps an epoch, 240 in all, against
 d2l's 4,690). Train loss and accuracy are the epoch's running averages (dropout on) as d2l's
 ``train_ch6`` reports them; test accuracy is measured each epoch on 1,000 test images and at the
-end on all 10,000.
+end on all 10,000. The full run is estimated at 6-8 minutes on 2 free cores.
 
     python examples/vgg11_d2l.py            # full run: 3,000 images, 64x64, 10 epochs
     python examples/vgg11_d2l.py --quick    # CI smoke run: 256 images, 1 epoch
