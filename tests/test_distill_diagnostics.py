@@ -108,3 +108,14 @@ def test_gradient_flow_shows_vanishing_gradients_in_a_deep_sigmoid_net_only(fash
         assert len(json.load(f)) == 3
     assert (tmp_path / "run" / "gradient_flow.png").stat().st_size > 1000
     assert (tmp_path / "run" / "gradient_flow.csv").read_text().startswith("step,depth,layer,grad_norm,weight_norm")
+
+
+def test_probing_gradients_leaves_batchnorm_statistics_alone():
+    from kerasarch.train import gradient_norms
+
+    model = kerasarch.create_model("resnet20", input_shape=(16, 16, 1), num_classes=3)
+    before = [np.array(keras.ops.convert_to_numpy(v.value)) for v in model.non_trainable_variables]
+    x = np.random.default_rng(0).normal(3.0, 2.0, (8, 16, 16, 1)).astype("float32")
+    gradient_norms(model, x, np.zeros(8, "int32"))
+    after = [np.array(keras.ops.convert_to_numpy(v.value)) for v in model.non_trainable_variables]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))

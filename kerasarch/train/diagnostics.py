@@ -71,7 +71,15 @@ def gradient_norms(model, x, y, loss=None):
         probs = getattr(getattr(last, "activation", None), "__name__", "") == "softmax"
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not probs)
     pairs = _kernel_layers(model)
-    grads, value = _gradients(model, loss, x, y, [v for _, v in pairs])
+    # The probe runs the model in training mode (the gradient training sees); a TensorFlow or
+    # PyTorch call then moves BatchNorm's statistics toward the probe batch. Put them back, so
+    # probing never changes the model.
+    state = [(v, ops.convert_to_numpy(v.value)) for v in model.non_trainable_variables]
+    try:
+        grads, value = _gradients(model, loss, x, y, [v for _, v in pairs])
+    finally:
+        for v, saved in state:
+            v.assign(saved)
     grad_norm = [float(np.linalg.norm(g)) for g in grads]
     weight_norm = [float(np.linalg.norm(ops.convert_to_numpy(v))) for _, v in pairs]
     return {
