@@ -144,3 +144,13 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it():
     assert Recipe().dtype_policy() == ("mixed_bfloat16" if native else "float32")  # CI has no GPU
     assert Recipe(mixed_precision="mixed_bfloat16").dtype_policy() == "mixed_bfloat16"
     assert Recipe(mixed_precision=None).dtype_policy() == "float32"
+
+
+def test_warmup_epochs_out_of_range_is_a_clear_error():
+    from kerasarch.train.recipe import Recipe
+
+    with pytest.raises(ValueError, match="warmup_epochs must be >= 0"):
+        Recipe(warmup_epochs=-1)
+    with pytest.raises(ValueError, match=r"warmup_epochs \(5\) must be shorter than the run \(3 epochs\)"):
+        Recipe(warmup_epochs=5, epochs=3, steps_per_epoch=10)
+    assert Recipe(warmup_epochs=0.5, epochs=2, steps_per_epoch=100).warmup_steps == 50

@@ -79,6 +79,11 @@ class Recipe:
             raise ValueError(f"Recipe warmup is a fraction of all steps in [0, 1), got {self.warmup!r}.")
         if not self.learning_rate > 0:
             raise ValueError(f"Recipe learning_rate must be positive, got {self.learning_rate!r}.")
+        if self.warmup_epochs is not None and not self.warmup_epochs >= 0:
+            raise ValueError(f"Recipe warmup_epochs must be >= 0 (0: no warmup), got {self.warmup_epochs!r}.")
+        if self.warmup_epochs is not None and self.epochs is not None and self.warmup_epochs >= self.epochs:
+            raise ValueError(f"Recipe warmup_epochs ({self.warmup_epochs}) must be shorter than the run "
+                             f"({self.epochs} epochs).")
 
     @property
     def total_steps(self):
