@@ -35,7 +35,7 @@ def main(argv=None):
 
     exp = Experiment("distillation", args, CLAIM)
     quick = args.quick
-    images, teacher_epochs, student_epochs = (1024, 1, 1) if quick else (20000, 5, 10)
+    images, teacher_epochs, student_epochs = (512, 1, 1) if quick else (20000, 5, 10)
     teacher_name = "resnet20" if quick else "resnet56"
     (x, y), (xt, yt) = load_fashion(train=images, seed=args.seed)
     train = make_dataset(x, y, training=True, augment="crop", seed=args.seed)

@@ -39,8 +39,8 @@ def main(argv=None):
 
     exp = Experiment("transfer_learning", args, CLAIM)
     quick = args.quick
-    pretrain_images, pretrain_epochs = (1500, 1) if quick else (24000, 4)
-    sizes, epochs = ([50], 2) if quick else ([100, 500], 30)
+    pretrain_images, pretrain_epochs = (512, 1) if quick else (24000, 4)
+    sizes, epochs = ([50], 1) if quick else ([100, 500], 30)
     (x, y), (xt, yt) = load_fashion(seed=args.seed)
     source, target = y < 5, y >= 5
 
