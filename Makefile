@@ -2,7 +2,7 @@
 #
 #   make train   install, then train ResNet-20 on Fashion-MNIST, export a SavedModel and an ONNX file
 #   make test    install, then run the test suite (TensorFlow); on JAX the contract, Transformer,
-#                distillation and gradient-flow tests, and the DenseNet and Inception blocks
+#                distillation and gradient-flow tests, and the blocks of the other families
 #   make test-all the same, with the tests marked slow (every model's .keras file round trip and
 #                 XLA training step, not only the CI tier's); about an hour on two cores
 #
@@ -42,4 +42,4 @@ test-tf:
 test-jax:
 	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py tests/test_transformer.py \
 	  tests/test_distill_diagnostics.py
-	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) tests/test_layers.py -k "round_trip and (Dense or Transition or Inception)"
+	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) tests/test_layers.py -k "round_trip and (Dense or Transition or Inception or Res2Net or MBConv or SqueezeExcite or InvertedResidual)"

@@ -61,11 +61,18 @@ TIERED = [name if name in CI_TIER else pytest.param(name, marks=pytest.mark.slow
 # Transition, InceptionV3Block A-E) are checked on JAX by tests/test_layers.py's round trip
 # (`make test-jax`). `make test-all` runs the contract for every model on JAX.
 OTHER_BACKEND_TIER = {
-    "lenet5", "alexnet", "vgg11_bn", "googlenet", "resnet20", "resnext50_32x4d", "res2net50_26w_4s",
-    "mobilenet_v1", "mobilenet_v3_small", "efficientnet_v2_s", "convnext_tiny", "vit_cifar",
+    "lenet5", "vgg11_bn", "resnet20", "resnext50_32x4d", "mobilenet_v1", "convnext_tiny", "vit_cifar",
 }
+# The blocks of the families not in that tier (GoogLeNet's InceptionModule, Res2Net,
+# MobileNetV3's squeeze-excite, EfficientNet's MBConv and FusedMBConv, DenseNet, Inception-v3)
+# are round-tripped on JAX by tests/test_layers.py (`make test-jax`): seconds instead of the
+# minutes a whole deep model's JAX compilation takes on two cores.
+# On TensorFlow CI walks every model except those over 100M parameters outside CI_TIER
+# (VGG-13/16/19, ViT-L, ConvNeXt-L, EfficientNetV2-L, Wide ResNet-101), whose families keep
+# smaller members in CI; building them for each check cost minutes. `make test-all` walks them.
+HEAVY = {name for name in MODELS if ANCHORS[name] > 100_000_000 and name not in CI_TIER}
 if keras.backend.backend() == "tensorflow":
-    EVERY = MODELS
+    EVERY = [n if n not in HEAVY else pytest.param(n, marks=pytest.mark.slow) for n in MODELS]
 else:
     CI_TIER = OTHER_BACKEND_TIER
     TIERED = EVERY = [n if n in CI_TIER else pytest.param(n, marks=pytest.mark.slow) for n in MODELS]
