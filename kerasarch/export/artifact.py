@@ -7,7 +7,6 @@ feeds the artifact exactly what a serving client would.
 
 import json
 import os
-import re
 
 import numpy as np
 
@@ -61,8 +60,9 @@ def load_artifact(path):
 def _version_dir(path):
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
-    versions = sorted((int(n) for n in os.listdir(path) if re.fullmatch(r"\d+", n)
-                       and os.path.isfile(os.path.join(path, n, "saved_model.pb"))), reverse=True)
+    from kerasarch.export.saved_model import served_versions
+
+    versions = served_versions(path)
     if versions:
         return os.path.join(path, str(versions[0]))
     models = [n for n in sorted(os.listdir(path)) if os.path.isdir(os.path.join(path, n)) and not n.startswith(".")]

@@ -36,6 +36,14 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
+def served_versions(model_dir):
+    """The version numbers under ``model_dir`` that hold a SavedModel, newest first."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted((int(n) for n in os.listdir(model_dir) if re.fullmatch(r"\d+", n)
+                   and os.path.isfile(os.path.join(model_dir, n, "saved_model.pb"))), reverse=True)
+
+
 def export_saved_model(model, base_dir, *, version=None, overwrite=False, uint8=False, preprocessing=None,
                        dtype="float32", warmup=None, class_names=None, check_data=None, check=True,
                        models_config=True, verbose=False, quiet_summary=False):
@@ -159,8 +167,7 @@ def write_models_config(base_dir):
     entries = []
     for name in sorted(os.listdir(base_dir)):
         folder = os.path.join(base_dir, name)
-        if os.path.isdir(folder) and any(re.fullmatch(r"\d+", v) and os.path.isfile(
-                os.path.join(folder, v, "saved_model.pb")) for v in os.listdir(folder)):
+        if served_versions(folder):
             entries.append(
                 f'  config {{\n    name: "{name}"\n    base_path: "{folder}"\n    model_platform: "tensorflow"\n  }}')
     text = "model_config_list {\n" + "\n".join(entries) + "\n}\n"
