@@ -42,4 +42,5 @@ test-tf:
 test-jax:
 	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py tests/test_transformer.py \
 	  tests/test_distill_diagnostics.py
-	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) tests/test_layers.py -k "round_trip and (Dense or Transition or Inception or Res2Net or MBConv or SqueezeExcite or InvertedResidual)"
+	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) tests/test_layers.py -k "round_trip and (Dense or Transition or Inception or Res2Net or MBConv or SqueezeExcite or InvertedResidual \
+	  or VGGBlock or DepthwiseSeparable)"

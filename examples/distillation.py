@@ -37,7 +37,9 @@ def main(argv=None):
     quick = args.quick
     images, teacher_epochs, student_epochs = (512, 1, 1) if quick else (20000, 5, 10)
     teacher_name = "resnet20" if quick else "resnet56"
-    (x, y), (xt, yt) = load_fashion(train=images, seed=args.seed)
+    # --quick: 512 test images, and every step run eagerly (tracing four train/test functions of a
+    # ResNet cost more than the few steps they run).
+    (x, y), (xt, yt) = load_fashion(train=images, test=512 if quick else None, seed=args.seed)
     train = make_dataset(x, y, training=True, augment="crop", seed=args.seed)
     test = make_dataset(xt, yt, batch_size=500)
     steps = int(np.ceil(len(x) / 128))
@@ -51,6 +53,7 @@ def main(argv=None):
 
     teacher = kerasarch.create_model(teacher_name, input_shape=(28, 28, 1), num_classes=10)
     kerasarch.compile_for_training(teacher, "resnet", epochs=teacher_epochs, steps_per_epoch=steps, verbose=False)
+    teacher.run_eagerly = quick
     teacher.fit(train, epochs=teacher_epochs, verbose=2)
     _, teacher_acc = teacher.evaluate(test, verbose=0)
     t_params = params(teacher)  # before the Distiller freezes it
@@ -68,6 +71,7 @@ def main(argv=None):
             plan = resolve_recipe("resnet", epochs=student_epochs, steps_per_epoch=steps)
             trainer = Distiller(model, teacher, temperature=4.0, alpha=0.7)
             trainer.compile(optimizer=plan.make_optimizer(model), metrics=["accuracy"])
+        trainer.run_eagerly = quick
         history = trainer.fit(train, validation_data=test, epochs=student_epochs, verbose=0)
         acc = [round(float(a), 4) for a in history.history["val_accuracy"]]
         runs[arm] = {"test_accuracy_per_epoch": acc, "final_test_accuracy": acc[-1]}

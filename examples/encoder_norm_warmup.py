@@ -184,6 +184,7 @@ def main(argv=None):
         recipe = compile_for_training(model, "adamw", epochs=epochs, steps_per_epoch=steps, learning_rate=args.lr,
                                       warmup_epochs=warm if warmup else 0, verbose=False,
                                       jit_compile=False if args.quick else "auto")
+        model.run_eagerly = args.quick  # --quick: 4 steps, cheaper eagerly than traced
         flow = GradientFlow(x[probe], y[probe], every=steps, out_dir=os.path.join(exp.out, name))
         step_loss, nan = StepLoss(), StopOnNaN()
         hist = model.fit(x, y, batch_size=batch, epochs=epochs, callbacks=[flow, step_loss, nan], verbose=2)

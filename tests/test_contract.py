@@ -5,14 +5,17 @@ and inference mode, a non-zero gradient for every trainable weight, ``get_config
 ``from_config`` reproducing the outputs, float32 output under ``mixed_bfloat16``, and
 ``features_only`` outputs that match ``feature_info``.
 
-Two checks cost seconds to a minute per model: the ``.keras`` file round trip (it writes
-every weight: 800 MB for ConvNeXt-L) and an XLA-compiled training step (compile time grows
-with depth: 50 s for EfficientNet-B7). They run for every model too, but in CI
-(``make test``) only for the variants in ``CI_TIER``: the smallest of each family and the
-variants in ``CODE_PATHS``, which together reach every layer type and code path; the other
-variants of a family only repeat those layers with other widths and depths.
-``make test-all`` runs both checks for every model. On JAX, CI runs the whole contract for
-one model per block family (``OTHER_BACKEND_TIER``).
+Some checks cost seconds to a minute per model: the ``.keras`` file round trip (it writes
+every weight: 800 MB for ConvNeXt-L), the ``mixed_bfloat16`` build, ``features_only`` and
+``out_indices`` (the dtype policy and the feature taps are the shared builder's, not a
+variant's) and an XLA-compiled training step (compile time grows with depth: 50 s for
+EfficientNet-B7). They run for every model too, but in CI (``make test``) only for the
+variants in ``CI_TIER``: the smallest of each family and the variants in ``CODE_PATHS``,
+which together reach every layer type and code path; the other variants of a family only
+repeat those layers with other widths and depths. The XLA step runs in CI for one model
+per kind of op (``XLA_TIER``). ``make test-all`` runs every check for every model. On JAX,
+CI runs the whole contract for five models that reach every kind of layer
+(``OTHER_BACKEND_TIER``).
 """
 
 import keras
@@ -54,28 +57,35 @@ CI_TIER = _ci_tier()
 TIERED = [name if name in CI_TIER else pytest.param(name, marks=pytest.mark.slow) for name in MODELS]
 # On the other backends every first call of an op compiles it (building ResNet-50 takes
 # 6 s on JAX against 1.5 s on TensorFlow, DenseNet-121's contract 2.5 minutes), so there CI
-# runs the whole contract for one model per block family, which reaches every layer type
-# (EfficientNetV2-S has both MBConv and FusedMBConv; ResNeXt-50 the bottleneck, the
-# grouped convolution and the ImageNet stem), except DenseNet and Inception-v3, whose
-# 120 and 95 layers cost minutes of compilation: their blocks (DenseLayer, DenseBlock,
-# Transition, InceptionV3Block A-E) are checked on JAX by tests/test_layers.py's round trip
-# (`make test-jax`). `make test-all` runs the contract for every model on JAX.
-OTHER_BACKEND_TIER = {
-    "lenet5", "vgg11_bn", "resnet20", "resnext50_32x4d", "mobilenet_v1", "convnext_tiny", "vit_cifar",
-}
-# The blocks of the families not in that tier (GoogLeNet's InceptionModule, Res2Net,
-# MobileNetV3's squeeze-excite, EfficientNet's MBConv and FusedMBConv, DenseNet, Inception-v3)
-# are round-tripped on JAX by tests/test_layers.py (`make test-jax`): seconds instead of the
-# minutes a whole deep model's JAX compilation takes on two cores.
+# runs the whole contract for five models that together reach the kinds of layer the zoo is
+# made of: LeNet-5 (tanh, average pooling), ResNet-20 (basic block, option-A shortcut),
+# ResNeXt-50 (bottleneck, grouped convolution, ImageNet stem), ConvNeXt-T (depthwise 7x7,
+# LayerNorm, layer scale) and ViT-CIFAR (attention, tokens). The blocks of the other families
+# (VGGBlock, the depthwise-separable unit, InceptionModule, InceptionV3Block A-E, DenseNet's
+# layers, Res2NetBlock, SqueezeExcite, InvertedResidual, MBConv, FusedMBConv) are round-tripped
+# on JAX by tests/test_layers.py (`make test-jax`): seconds instead of the minutes a whole deep
+# model's JAX compilation takes on two cores. `make test-all` runs the contract for every
+# model on JAX.
+OTHER_BACKEND_TIER = {"lenet5", "resnet20", "resnext50_32x4d", "convnext_tiny", "vit_cifar"}
 # On TensorFlow CI walks every model except those over 100M parameters outside CI_TIER
 # (VGG-13/16/19, ViT-L, ConvNeXt-L, EfficientNetV2-L, Wide ResNet-101), whose families keep
 # smaller members in CI; building them for each check cost minutes. `make test-all` walks them.
 HEAVY = {name for name in MODELS if ANCHORS[name] > 100_000_000 and name not in CI_TIER}
+# The XLA-compiled training step costs 20-70 s of compilation per model on two cores (DenseNet-121
+# 72 s, EfficientNetV2-S 70 s, GoogLeNet 56 s). XLA lowers the same few ops for every family, so CI
+# compiles one model per kind of op: plain and strided convolutions with BatchNorm (ResNet-20),
+# grouped convolution (ResNeXt-50), depthwise convolution (MobileNet-V1), squeeze-excite, hard-swish
+# and the inverted residual (MobileNetV3-Small), MBConv's drop path, a random op inside the
+# compiled step (EfficientNet-B0), LayerNorm, 7x7 depthwise and layer scale (ConvNeXt-T),
+# attention (ViT-CIFAR), tanh and average pooling (LeNet-5). `make test-all` compiles every model.
+XLA_TIER = {"lenet5", "resnet20", "resnext50_32x4d", "mobilenet_v1", "mobilenet_v3_small", "efficientnet_b0",
+            "convnext_tiny", "vit_cifar"}
 if keras.backend.backend() == "tensorflow":
     EVERY = [n if n not in HEAVY else pytest.param(n, marks=pytest.mark.slow) for n in MODELS]
 else:
-    CI_TIER = OTHER_BACKEND_TIER
+    CI_TIER = XLA_TIER = OTHER_BACKEND_TIER
     TIERED = EVERY = [n if n in CI_TIER else pytest.param(n, marks=pytest.mark.slow) for n in MODELS]
+XLA_TIERED = [n if n in XLA_TIER else pytest.param(n, marks=pytest.mark.slow) for n in MODELS]
 
 
 def _np(tensor):
@@ -136,7 +146,7 @@ def test_keras_file_round_trip(name, tmp_path):
     assert loaded.feature_info == model.feature_info
 
 
-@pytest.mark.parametrize("name", EVERY)
+@pytest.mark.parametrize("name", TIERED)
 def test_mixed_bfloat16_output_is_float32(name):
     model, x = _build(name, dtype="mixed_bfloat16")
     assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
@@ -145,7 +155,7 @@ def test_mixed_bfloat16_output_is_float32(name):
     assert np.isfinite(_np(y)).all()
 
 
-@pytest.mark.parametrize("name", TIERED)
+@pytest.mark.parametrize("name", XLA_TIERED)
 def test_xla_train_step_under_mixed_bfloat16(name):
     shape = _tiny_shape(name)
     model = kerasarch.create_model(name, num_classes=NUM_CLASSES, input_shape=shape, dtype="mixed_bfloat16")
@@ -169,7 +179,9 @@ def test_out_indices_picks_levels(name):
     assert len(as_list(last(_input(shape), training=False))) == 2
 
 
-@pytest.mark.parametrize("name", EVERY)
+# Channels in feature_info are read off the feature tensors and reductions are the family
+# builder's, so the CI tier (every family, every code path) checks them; `make test-all` walks all.
+@pytest.mark.parametrize("name", TIERED)
 def test_features_only_matches_feature_info_and_one_channel_input(name):
     shape = _tiny_shape(name, channels=1)
     size = shape[0]
