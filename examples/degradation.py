@@ -15,8 +15,8 @@ Recipe: kerasarch's "resnet" recipe (SGD momentum 0.9, 5% warmup then cosine to 
 scaled to 0.05, pad-and-crop augmentation, in float32: the recipe's mixed_bfloat16 default trained
 these nets about 8x slower on this CPU (an AMD EPYC without native bfloat16 arithmetic).
 
-Full run: 1,500 training images, 1,000 test images, 4 epochs (96 SGD steps), estimated 7-9
-minutes on 2 free cores. It is a small budget: the curves show the start of training, not the
+Full run: 1,500 training images, 1,000 test images, 4 epochs (96 SGD steps): 452 s on 2 free
+cores (AVX2 EPYC). It is a small budget: the curves show the start of training, not the
 paper's 64k iterations.
 
     python examples/degradation.py            # full run

@@ -17,7 +17,7 @@ GradientFlow's per-kernel gradient norms on 256 fixed training images (combined 
 layer for the plot) at initialisation and at the end. Quick mode uses 2 layers, not 12: the
 graph tracing of one 12-layer training step alone costs ~35 CPU-seconds.
 
-    python examples/encoder_norm_warmup.py            # full run: 6,400 images x 2 epochs (batch 64), ~7 min
+    python examples/encoder_norm_warmup.py            # full run: 6,400 images x 2 epochs (batch 64), 368 s
     python examples/encoder_norm_warmup.py --quick    # smoke run: 2 layers, 4 steps (under a minute)
     python examples/encoder_norm_warmup.py --lr 5e-3 --out runs/examples/encoder_norm_warmup_5e-3
 """

@@ -18,7 +18,7 @@ every kernel, input side first, on a fixed batch of 512 training images at initi
 after every epoch. Reported: the gradient norm against depth at init and after training,
 first-to-last ratios, loss/accuracy per epoch (train and test).
 
-    python examples/vanishing_gradients.py            # full run: 60k images, 6 epochs, ~5-6 min
+    python examples/vanishing_gradients.py            # full run: 60k images, 6 epochs, 310 s
     python examples/vanishing_gradients.py --quick    # smoke run (under a minute)
     python examples/vanishing_gradients.py --optimizer adam --out runs/examples/vanishing_adam
 """

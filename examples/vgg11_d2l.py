@@ -20,7 +20,7 @@ d2l's 4,690). Train loss and accuracy are the epoch's running averages (dropout 
 ``train_ch6`` reports them; test accuracy is measured each epoch on 1,000 test images and at the
 end on all 10,000. The full run is estimated at 6-8 minutes on 2 free cores.
 
-    python examples/vgg11_d2l.py            # full run: 3,000 images, 64x64, 10 epochs
+    python examples/vgg11_d2l.py            # full run: 3,000 images, 64x64, 10 epochs, 402 s
     python examples/vgg11_d2l.py --quick    # CI smoke run: 256 images, 1 epoch
 """
 
