@@ -4,12 +4,12 @@ teacher's softened outputs, ``0.7 * KL(teacher_T || student_T) * T^2 + 0.3 * CE(
 Claim: the distilled student is more accurate than the same student trained on the labels alone.
 
 Setup (Fashion-MNIST, real data, the same training images for all three): teacher ResNet-20
-(272k parameters); student a narrow ResNet-8 (one basic block per stage, widths 8/16/32,
+(269k parameters); student a narrow ResNet-8 (one basic block per stage, widths 8/16/32,
 kerasarch's ``build_resnet`` with a custom ``ResNetVariant``). The student is trained twice
 with the same recipe ("resnet": SGD momentum, warmup + cosine), epochs and seed: alone on the
 labels (cross-entropy), and through ``kerasarch.train.Distiller`` (T = 4, alpha = 0.7).
 
-    python examples/distillation.py            # full run, about 9 minutes on 2 cores
+    python examples/distillation.py            # full run, 1,510 s on 2 AVX2 cores (over 20 min)
     python examples/distillation.py --quick    # CI smoke run
 """
 
