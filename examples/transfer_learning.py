@@ -97,7 +97,8 @@ def main(argv=None):
         curves["gain_points"] = round(100 * (curves["transfer"]["final_test_accuracy"]
                                              - curves["scratch"]["final_test_accuracy"]), 2)
         runs[str(n)] = curves
-    exp.result.update({"target_classes": [5, 6, 7, 8, 9], "epochs": epochs, "test_epochs": test_epochs, "learning_rate": 0.05,
+    exp.result.update({"target_classes": [5, 6, 7, 8, 9], "epochs": epochs, "test_epochs": test_epochs,
+                       "learning_rate": 0.05,
                        "frozen": "stem and stage 1 (up to stage1_block3)", "backbone_lr_multiplier": 0.1,
                        "test_images": int(tgt_test.sum()), "runs": runs})
 

@@ -49,3 +49,8 @@ GMACS = {
     "convnext_tiny": 4.46, "convnext_small": 8.68, "convnext_base": 15.4, "convnext_large": 34.4,
     "vit_ti16": 1.26, "vit_s16": 4.61, "vit_b16": 17.56, "vit_b32": 4.41, "vit_l16": 61.6, "vit_l32": 15.4,
 }
+
+# Models over 100M trainable parameters (VGG-13/16/19, ViT-L, ConvNeXt-L, EfficientNetV2-L,
+# Wide ResNet-101): building one costs seconds to minutes, so CI checks their families through
+# smaller members and `make test-all` checks them.
+OVER_100M = frozenset(name for name, count in ANCHORS.items() if count > 100_000_000)

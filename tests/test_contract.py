@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import kerasarch
-from anchors import ANCHORS
+from anchors import ANCHORS, OVER_100M
 from helpers import as_list, trainable_gradients
 from kerasarch.registry import model_entry
 
@@ -70,7 +70,7 @@ OTHER_BACKEND_TIER = {"lenet5", "resnet20", "resnext50_32x4d", "convnext_tiny", 
 # On TensorFlow CI walks every model except those over 100M parameters outside CI_TIER
 # (VGG-13/16/19, ViT-L, ConvNeXt-L, EfficientNetV2-L, Wide ResNet-101), whose families keep
 # smaller members in CI; building them for each check cost minutes. `make test-all` walks them.
-HEAVY = {name for name in MODELS if ANCHORS[name] > 100_000_000 and name not in CI_TIER}
+HEAVY = OVER_100M - CI_TIER
 # The XLA-compiled training step costs 20-70 s of compilation per model on two cores (DenseNet-121
 # 72 s, EfficientNetV2-S 70 s, GoogLeNet 56 s). XLA lowers the same few ops for every family, so CI
 # compiles one model per kind of op: plain and strided convolutions with BatchNorm (ResNet-20),

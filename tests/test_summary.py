@@ -4,15 +4,14 @@ import keras
 import pytest
 
 import kerasarch
-from anchors import ANCHORS, GMACS
+from anchors import ANCHORS, GMACS, OVER_100M
 from kerasarch.summary import count_macs, format_table, summary_table
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="MACs are counted on a TF trace")
 
 
-# Models over 100M parameters (VGG-13/16/19, ViT-L, ConvNeXt-L, EfficientNetV2-L, Wide ResNet-101)
-# cost 9-14 s each to build at full size; their counts are checked by `make test-all`.
-@pytest.mark.parametrize("name", [n if ANCHORS[n] <= 100_000_000 else pytest.param(n, marks=pytest.mark.slow)
+# The models over 100M parameters cost 9-14 s each to build at full size: `make test-all`.
+@pytest.mark.parametrize("name", [n if n not in OVER_100M else pytest.param(n, marks=pytest.mark.slow)
                                   for n in sorted(GMACS)])
 def test_gmacs_within_two_percent_of_the_reference(name):
     gmacs = count_macs(kerasarch.create_model(name)) / 1e9
