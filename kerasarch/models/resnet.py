@@ -5,21 +5,24 @@ nets and their plain twins); Xie et al. 2017 "Aggregated Residual Transformation
 Zagoruyko & Komodakis 2016 "Wide Residual Networks". The ImageNet layouts are torchvision's
 (v1.5: the stride sits on the 3x3 convolution), so its weights port tensor by tensor.
 
-| name               | block      | blocks per stage | groups x width | stem     | shortcut   |
-|--------------------|------------|------------------|----------------|----------|------------|
-| resnet18           | basic      | 2, 2, 2, 2       | 1 x 64         | imagenet | projection |
-| resnet34           | basic      | 3, 4, 6, 3       | 1 x 64         | imagenet | projection |
-| resnet50           | bottleneck | 3, 4, 6, 3       | 1 x 64         | imagenet | projection |
-| resnet101          | bottleneck | 3, 4, 23, 3      | 1 x 64         | imagenet | projection |
-| resnet152          | bottleneck | 3, 8, 36, 3      | 1 x 64         | imagenet | projection |
-| resnext50_32x4d    | bottleneck | 3, 4, 6, 3       | 32 x 4         | imagenet | projection |
-| resnext101_32x8d   | bottleneck | 3, 4, 23, 3      | 32 x 8         | imagenet | projection |
-| resnext101_64x4d   | bottleneck | 3, 4, 23, 3      | 64 x 4         | imagenet | projection |
-| wide_resnet50_2    | bottleneck | 3, 4, 6, 3       | 1 x 128        | imagenet | projection |
-| wide_resnet101_2   | bottleneck | 3, 4, 23, 3      | 1 x 128        | imagenet | projection |
-| resnet20 ... 110   | basic      | n, n, n (6n+2)   | 1 x 64         | cifar    | zero_pad   |
-| plain20 ... 110    | basic      | n, n, n (6n+2)   | 1 x 64         | cifar    | none       |
+| name               | block      | blocks per stage | stage widths        | groups x width | stem     | shortcut   |
+|--------------------|------------|------------------|---------------------|----------------|----------|------------|
+| resnet18           | basic      | 2, 2, 2, 2       | 64, 128, 256, 512   | 1 x 64         | imagenet | projection |
+| resnet34           | basic      | 3, 4, 6, 3       | 64, 128, 256, 512   | 1 x 64         | imagenet | projection |
+| resnet50           | bottleneck | 3, 4, 6, 3       | 64, 128, 256, 512   | 1 x 64         | imagenet | projection |
+| resnet101          | bottleneck | 3, 4, 23, 3      | 64, 128, 256, 512   | 1 x 64         | imagenet | projection |
+| resnet152          | bottleneck | 3, 8, 36, 3      | 64, 128, 256, 512   | 1 x 64         | imagenet | projection |
+| resnext50_32x4d    | bottleneck | 3, 4, 6, 3       | 64, 128, 256, 512   | 32 x 4         | imagenet | projection |
+| resnext101_32x8d   | bottleneck | 3, 4, 23, 3      | 64, 128, 256, 512   | 32 x 8         | imagenet | projection |
+| resnext101_64x4d   | bottleneck | 3, 4, 23, 3      | 64, 128, 256, 512   | 64 x 4         | imagenet | projection |
+| wide_resnet50_2    | bottleneck | 3, 4, 6, 3       | 64, 128, 256, 512   | 1 x 128        | imagenet | projection |
+| wide_resnet101_2   | bottleneck | 3, 4, 23, 3      | 64, 128, 256, 512   | 1 x 128        | imagenet | projection |
+| resnet20 ... 110   | basic      | n, n, n (6n+2)   | 16, 32, 64          | -              | cifar    | zero_pad   |
+| plain20 ... 110    | basic      | n, n, n (6n+2)   | 16, 32, 64          | -              | cifar    | none       |
 
+Stage widths are a basic block's output channels and a bottleneck's base width: its output has four
+times that, its inner 3x3 int(stage width * width / 64) * groups channels (ResNeXt-50 32x4d: 128 in
+the first stage, Wide ResNet-50-2: 128). The CIFAR nets' basic blocks have no groups.
 The ImageNet nets take 224x224x3 and 1000 classes by default, the CIFAR nets 32x32x3 and 10.
 """
 
