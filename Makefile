@@ -4,7 +4,8 @@
 #   make test    install, then run the test suite (TensorFlow); on JAX the contract, Transformer,
 #                distillation and gradient-flow tests, and the blocks of the other families
 #   make test-all the same, with the tests marked slow (every model's .keras file round trip and
-#                 XLA training step, not only the CI tier's); about an hour on two cores
+#                 XLA training step, not only the CI tier's); its JAX half alone took 1.5 hours on
+#                 two cores (every model's contract; JAX compiles each op on its first eager call)
 #
 # PYTHON may point at another interpreter or a venv: make test PYTHON=.venv/bin/python
 
