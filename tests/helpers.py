@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 
@@ -37,3 +38,14 @@ def trainable_gradients(model, x, weights, training=True):
 
 def as_list(y):
     return [np.asarray(ops.convert_to_numpy(t)) for t in (y if isinstance(y, (list, tuple)) else [y])]
+
+
+def slow_unless(names, fast):
+    """``names`` as pytest parameters, those not in ``fast`` marked slow: ``make test`` (CI)
+    deselects them, ``make test-all`` runs them."""
+    return [n if n in fast else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
+def slow_off_tensorflow(test):
+    """Mark a test slow on every backend but TensorFlow (CI runs it on TensorFlow only)."""
+    return test if keras.backend.backend() == "tensorflow" else pytest.mark.slow(test)

@@ -24,7 +24,7 @@ import pytest
 
 import kerasarch
 from anchors import ANCHORS, OVER_100M
-from helpers import as_list, trainable_gradients
+from helpers import as_list, slow_unless, trainable_gradients
 from kerasarch.registry import model_entry
 
 MODELS = kerasarch.list_models()
@@ -54,7 +54,7 @@ def _ci_tier():
 
 
 CI_TIER = _ci_tier()
-TIERED = [name if name in CI_TIER else pytest.param(name, marks=pytest.mark.slow) for name in MODELS]
+TIERED = slow_unless(MODELS, CI_TIER)
 # On the other backends every first call of an op compiles it (building ResNet-50 takes
 # 6 s on JAX against 1.5 s on TensorFlow, DenseNet-121's contract 2.5 minutes), so there CI
 # runs the whole contract for five models that together reach the kinds of layer the zoo is
@@ -81,11 +81,11 @@ HEAVY = OVER_100M - CI_TIER
 XLA_TIER = {"lenet5", "resnet20", "resnext50_32x4d", "mobilenet_v1", "mobilenet_v3_small", "efficientnet_b0",
             "convnext_tiny", "vit_cifar"}
 if keras.backend.backend() == "tensorflow":
-    EVERY = [n if n not in HEAVY else pytest.param(n, marks=pytest.mark.slow) for n in MODELS]
+    EVERY = slow_unless(MODELS, set(MODELS) - HEAVY)
 else:
     CI_TIER = XLA_TIER = OTHER_BACKEND_TIER
-    TIERED = EVERY = [n if n in CI_TIER else pytest.param(n, marks=pytest.mark.slow) for n in MODELS]
-XLA_TIERED = [n if n in XLA_TIER else pytest.param(n, marks=pytest.mark.slow) for n in MODELS]
+    TIERED = EVERY = slow_unless(MODELS, CI_TIER)
+XLA_TIERED = slow_unless(MODELS, XLA_TIER)
 
 
 def _np(tensor):

@@ -8,6 +8,7 @@ import pytest
 from keras import ops
 
 import kerasarch
+from helpers import slow_off_tensorflow
 from kerasarch import data
 from kerasarch.train import Distiller, GradientFlow, gradient_norms, plot_gradient_flow
 
@@ -84,13 +85,9 @@ def _mlp(depth, activation, residual=False, width=64):
     return keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="out")(h))
 
 
-def _slow_off_tensorflow(test):
-    return pytest.mark.slow(test) if keras.backend.backend() != "tensorflow" else test
-
-
 # 52 s on JAX (two 30-layer MLPs and a ResNet-20 fit to compile): off TensorFlow it is in
 # `make test-all`; gradient_norms runs on JAX in CI through the BatchNorm probe test below.
-@_slow_off_tensorflow
+@slow_off_tensorflow
 def test_gradient_flow_shows_vanishing_gradients_in_a_deep_sigmoid_net_only(fashion, tmp_path):
     x, y = fashion
     batch = (x[:256], y[:256])

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import kerasarch
+from helpers import slow_unless
 from kerasarch.data import load_fashion_mnist
 from kerasarch.export import (MAX_OPSET, ExportError, Preprocessing, export, export_onnx, export_saved_model,
                               float32_model)
@@ -251,7 +252,7 @@ ONNX_CI_TIER = {
 }
 
 
-@pytest.mark.parametrize("name", [n if n in ONNX_CI_TIER else pytest.param(n, marks=pytest.mark.slow) for n in MODELS])
+@pytest.mark.parametrize("name", slow_unless(MODELS, ONNX_CI_TIER))
 def test_every_registered_model_exports_to_onnx_equal_to_keras(name, tmp_path):
     import onnxruntime as ort
 

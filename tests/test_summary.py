@@ -5,14 +5,14 @@ import pytest
 
 import kerasarch
 from anchors import ANCHORS, GMACS, OVER_100M
+from helpers import slow_unless
 from kerasarch.summary import count_macs, format_table, summary_table
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="MACs are counted on a TF trace")
 
 
 # The models over 100M parameters cost 9-14 s each to build at full size: `make test-all`.
-@pytest.mark.parametrize("name", [n if n not in OVER_100M else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in sorted(GMACS)])
+@pytest.mark.parametrize("name", slow_unless(sorted(GMACS), GMACS.keys() - OVER_100M))
 def test_gmacs_within_two_percent_of_the_reference(name):
     gmacs = count_macs(kerasarch.create_model(name)) / 1e9
     assert gmacs == pytest.approx(GMACS[name], rel=0.02)

@@ -8,6 +8,7 @@ import pytest
 from keras import ops
 
 import kerasarch
+from helpers import slow_unless
 from kerasarch import layers as kl
 from kerasarch.layers.embedding import resample_grid_embedding
 
@@ -169,11 +170,11 @@ def _tokens(length, pad, seed=0):
 
 
 # Off TensorFlow, CI runs the pre-norm pair (10-20 s of compilation each); `make test-all` all four.
-_POST_NORM = False if keras.backend.backend() == "tensorflow" else pytest.param(False, marks=pytest.mark.slow)
+_NORM_FIRST_IN_CI = {True, False} if keras.backend.backend() == "tensorflow" else {True}
 
 
 @pytest.mark.parametrize("token_pooling", ["cls", "mean"])
-@pytest.mark.parametrize("norm_first", [True, _POST_NORM])
+@pytest.mark.parametrize("norm_first", slow_unless([True, False], _NORM_FIRST_IN_CI))
 def test_text_classifier_output_does_not_depend_on_appended_padding(token_pooling, norm_first):
     model = kerasarch.transformer_text_classifier(50, 4, max_length=64, depth=2, hidden_dim=32, num_heads=4,
                                                   token_pooling=token_pooling, norm_first=norm_first)
