@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kerasarch.layers import _checks
+
 __all__ = ["ConvBNAct", "DepthwiseConvBNAct", "he_normal", "BN_MOMENTUM", "BN_EPSILON"]
 
 # torchvision's BatchNorm2d defaults (momentum 0.1 in PyTorch's convention, eps 1e-5), so that
@@ -22,13 +24,6 @@ def _pair(value):
             raise ValueError(f"expected an int or a pair (height, width), got {value!r}")
         return tuple(int(v) for v in value)
     return (int(value), int(value))
-
-
-def conv_output_size(size, kernel_size, strides, padding):
-    """Spatial size after a convolution or pooling window (``None`` stays ``None``)."""
-    if size is None:
-        return None
-    return (size + 2 * padding - kernel_size) // strides + 1
 
 
 class _PaddedConvBN(keras.layers.Layer):
@@ -94,13 +89,16 @@ class ConvBNAct(_PaddedConvBN):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size)
-        self.strides = int(strides)
-        self.padding = None if padding is None else _pair(padding)
-        self.groups = int(groups)
+        who = _checks.owner(self, kwargs)
+        self.filters = _checks.positive_int(who, "filters", filters)
+        self.kernel_size = _pair(_checks.int_or_pair(who, "kernel_size", kernel_size))
+        self.strides = _checks.positive_int(who, "strides", strides)
+        self.padding = None if padding is None else _pair(_checks.int_or_pair(who, "padding", padding, minimum=0))
+        self.groups = _checks.positive_int(who, "groups", groups)
+        _checks.divides(who, "groups", self.groups, "filters", self.filters)
         self.activation = activation
-        self.zero_init_gamma = bool(zero_init_gamma)
+        self.zero_init_gamma = _checks.flag(who, "zero_init_gamma", zero_init_gamma)
+        _checks.batch_norm(who, bn_momentum, bn_epsilon)
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
         self._pad = self.padding if self.padding is not None else tuple(k // 2 for k in self.kernel_size)
@@ -126,8 +124,14 @@ class ConvBNAct(_PaddedConvBN):
             dtype=self.dtype_policy,
             name="bn",
         )
-        self._act = keras.activations.get(activation) if activation else None
+        self._act = _checks.activation(who, "activation", activation) if activation else None
         self._explicit = (0, 0) if self._same else self._pad
+
+    def build(self, input_shape):
+        # Keras checks this too, but its error names the inner Conv2D rather than this layer.
+        if input_shape[-1] is not None:
+            _checks.divides(_checks.owner(self), "groups", self.groups, "the input channels", input_shape[-1])
+        super().build(input_shape)
 
     def get_config(self):
         config = super().get_config()
@@ -157,9 +161,11 @@ class DepthwiseConvBNAct(_PaddedConvBN):
     def __init__(self, kernel_size=3, strides=1, activation="relu", bn_momentum=BN_MOMENTUM,
                  bn_epsilon=BN_EPSILON, **kwargs):
         super().__init__(**kwargs)
-        self.kernel_size = int(kernel_size)
-        self.strides = int(strides)
+        who = _checks.owner(self, kwargs)
+        self.kernel_size = _checks.positive_int(who, "kernel_size", kernel_size)
+        self.strides = _checks.positive_int(who, "strides", strides)
         self.activation = activation
+        _checks.batch_norm(who, bn_momentum, bn_epsilon)
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
         self._pad = 0 if self.strides == 1 else self.kernel_size // 2
@@ -168,7 +174,7 @@ class DepthwiseConvBNAct(_PaddedConvBN):
             use_bias=False, depthwise_initializer=he_normal(), dtype=self.dtype_policy, name="conv")
         self.bn = keras.layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon,
                                                   dtype=self.dtype_policy, name="bn")
-        self._act = keras.activations.get(activation) if activation else None
+        self._act = _checks.activation(who, "activation", activation) if activation else None
         self._explicit = (self._pad, self._pad)
 
     def get_config(self):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kerasarch.layers import _checks
 from kerasarch.layers.drop_path import StochasticDepth
 
 __all__ = ["ConvNeXtBlock", "ConvNeXtDownsample", "LN_EPSILON"]
@@ -31,9 +32,14 @@ class ConvNeXtBlock(keras.layers.Layer):
     def __init__(self, kernel_size=7, mlp_ratio=4, layer_scale_init=1e-6, drop_path_rate=0.0, epsilon=LN_EPSILON,
                  **kwargs):
         super().__init__(**kwargs)
-        self.kernel_size, self.mlp_ratio = int(kernel_size), float(mlp_ratio)
-        self.layer_scale_init = float(layer_scale_init or 0.0)
-        self.drop_path_rate, self.epsilon = float(drop_path_rate), float(epsilon)
+        who = _checks.owner(self, kwargs)
+        # "same" padding equals torchvision's k // 2 on each side only for odd kernels.
+        self.kernel_size = _checks.odd_int(who, "kernel_size", kernel_size, hint="ConvNeXt uses 7.")
+        self.mlp_ratio = _checks.positive_number(who, "mlp_ratio", mlp_ratio)
+        self.layer_scale_init = _checks.number(who, "layer_scale_init", layer_scale_init, 0, allow_none=True,
+                                               hint="0 or None disables layer scale.") or 0.0
+        self.drop_path_rate = _checks.rate(who, "drop_path_rate", drop_path_rate)
+        self.epsilon = _checks.positive_number(who, "epsilon", epsilon)
         self.dwconv = keras.layers.DepthwiseConv2D(self.kernel_size, padding="same",
                                                    depthwise_initializer=_trunc_normal(),
                                                    dtype=self.dtype_policy, name="dwconv")
@@ -46,6 +52,9 @@ class ConvNeXtBlock(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         hidden = int(channels * self.mlp_ratio)
+        if hidden < 1:
+            raise ValueError(f"{_checks.owner(self)}: mlp_ratio={self.mlp_ratio} leaves no hidden units for "
+                             f"{channels} channels; int(channels * mlp_ratio) must be at least 1.")
         self.dwconv.build(input_shape)
         self.norm.build(input_shape)
         self.fc1 = keras.layers.Dense(hidden, kernel_initializer=_trunc_normal(), dtype=self.dtype_policy, name="fc1")
@@ -83,7 +92,9 @@ class ConvNeXtDownsample(keras.layers.Layer):
 
     def __init__(self, filters, epsilon=LN_EPSILON, **kwargs):
         super().__init__(**kwargs)
-        self.filters, self.epsilon = int(filters), float(epsilon)
+        who = _checks.owner(self, kwargs)
+        self.filters = _checks.positive_int(who, "filters", filters)
+        self.epsilon = _checks.positive_number(who, "epsilon", epsilon)
         self.norm = keras.layers.LayerNormalization(epsilon=self.epsilon, dtype=self.dtype_policy, name="norm")
         self.conv = keras.layers.Conv2D(self.filters, 2, strides=2, kernel_initializer=_trunc_normal(),
                                         dtype=self.dtype_policy, name="conv")

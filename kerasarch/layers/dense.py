@@ -7,6 +7,7 @@ torchvision, so its weights port layer by layer.
 import keras
 from keras import ops
 
+from kerasarch.layers import _checks
 from kerasarch.layers.conv import BN_EPSILON, BN_MOMENTUM, he_normal
 
 __all__ = ["DenseLayer", "DenseBlock", "TransitionLayer"]
@@ -22,6 +23,12 @@ def _conv(layer, filters, kernel_size, name):
                                kernel_initializer=he_normal(), dtype=layer.dtype_policy, name=name)
 
 
+def _dense_args(layer, kwargs, growth_rate, bn_size, drop_rate):
+    who = _checks.owner(layer, kwargs)
+    return (_checks.positive_int(who, "growth_rate", growth_rate), _checks.positive_int(who, "bn_size", bn_size),
+            _checks.rate(who, "drop_rate", drop_rate))
+
+
 @keras.saving.register_keras_serializable(package="kerasarch")
 class DenseLayer(keras.layers.Layer):
     """BN-ReLU-1x1 conv (``bn_size * growth_rate``) -> BN-ReLU-3x3 conv (``growth_rate``), with
@@ -29,9 +36,7 @@ class DenseLayer(keras.layers.Layer):
 
     def __init__(self, growth_rate, bn_size=4, drop_rate=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.growth_rate = int(growth_rate)
-        self.bn_size = int(bn_size)
-        self.drop_rate = float(drop_rate)
+        self.growth_rate, self.bn_size, self.drop_rate = _dense_args(self, kwargs, growth_rate, bn_size, drop_rate)
         self.norm1 = _bn(self, "norm1")
         self.conv1 = _conv(self, self.bn_size * self.growth_rate, 1, "conv1")
         self.norm2 = _bn(self, "norm2")
@@ -67,10 +72,8 @@ class DenseBlock(keras.layers.Layer):
 
     def __init__(self, num_layers, growth_rate, bn_size=4, drop_rate=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.num_layers = int(num_layers)
-        self.growth_rate = int(growth_rate)
-        self.bn_size = int(bn_size)
-        self.drop_rate = float(drop_rate)
+        self.num_layers = _checks.positive_int(_checks.owner(self, kwargs), "num_layers", num_layers)
+        self.growth_rate, self.bn_size, self.drop_rate = _dense_args(self, kwargs, growth_rate, bn_size, drop_rate)
         self.dense_layers = [
             DenseLayer(self.growth_rate, self.bn_size, self.drop_rate, dtype=self.dtype_policy,
                        name=f"denselayer{i + 1}")
@@ -104,7 +107,7 @@ class TransitionLayer(keras.layers.Layer):
 
     def __init__(self, filters, **kwargs):
         super().__init__(**kwargs)
-        self.filters = int(filters)
+        self.filters = _checks.positive_int(_checks.owner(self, kwargs), "filters", filters)
         self.norm = _bn(self, "norm")
         self.conv = _conv(self, self.filters, 1, "conv")
         self.pool = keras.layers.AveragePooling2D(2, dtype=self.dtype_policy, name="pool")

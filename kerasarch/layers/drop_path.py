@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kerasarch.layers import _checks
+
 __all__ = ["StochasticDepth"]
 
 
@@ -21,11 +23,10 @@ class StochasticDepth(keras.layers.Layer):
 
     def __init__(self, rate=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        rate = float(rate)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"StochasticDepth rate must be in [0, 1), got {rate}.")
+        who = _checks.owner(self, kwargs)
+        rate = _checks.rate(who, "rate", rate)
         self.rate = rate
-        self.seed = seed
+        self.seed = None if seed is None else _checks.integer(who, "seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed) if rate > 0 else None
 
     def call(self, x, training=None):

@@ -10,10 +10,11 @@ import numpy as np
 import keras
 from keras import ops
 
+from kerasarch.layers import _checks
 from kerasarch.layers._config import initializer_arg, initializer_config
 
-__all__ = ["ClassToken", "PaddingMask", "PatchEmbedding", "PositionEmbedding", "TakeToken", "TokensToGrid",
-           "resample_grid_embedding"]
+__all__ = ["ClassToken", "DropPrefixTokens", "PaddingMask", "PatchEmbedding", "PositionEmbedding", "TakeToken",
+           "TokensToGrid", "resample_grid_embedding"]
 
 
 
@@ -28,8 +29,10 @@ class PatchEmbedding(keras.layers.Layer):
 
     def __init__(self, patch_size, hidden_dim, kernel_initializer="lecun_normal", **kwargs):
         super().__init__(**kwargs)
-        self.patch_size, self.hidden_dim = int(patch_size), int(hidden_dim)
-        self.kernel_initializer = initializer_arg(kernel_initializer)
+        who = _checks.owner(self, kwargs)
+        self.patch_size = _checks.positive_int(who, "patch_size", patch_size)
+        self.hidden_dim = _checks.positive_int(who, "hidden_dim", hidden_dim)
+        self.kernel_initializer = initializer_arg(_checks.initializer(who, "kernel_initializer", kernel_initializer))
         # torchvision: trunc_normal(std=sqrt(1 / fan_in)) = LeCun normal.
         self.proj = keras.layers.Conv2D(self.hidden_dim, self.patch_size, strides=self.patch_size,
                                         kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy,
@@ -72,7 +75,7 @@ class ClassToken(keras.layers.Layer):
 
     def __init__(self, initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        self.initializer = initializer_arg(initializer)
+        self.initializer = initializer_arg(_checks.initializer(_checks.owner(self, kwargs), "initializer", initializer))
         self.token = None
         self.supports_masking = True
 
@@ -141,8 +144,11 @@ class PositionEmbedding(keras.layers.Layer):
 
     def __init__(self, grid_size, num_prefix_tokens=0, initializer=None, **kwargs):
         super().__init__(**kwargs)
+        who = _checks.owner(self, kwargs)
+        grid_size = _checks.int_or_pair(who, "grid_size", grid_size)
         self.grid_size = int(grid_size) if np.ndim(grid_size) == 0 else tuple(int(g) for g in grid_size)
-        self.num_prefix_tokens = int(num_prefix_tokens)
+        self.num_prefix_tokens = _checks.non_negative_int(who, "num_prefix_tokens", num_prefix_tokens)
+        initializer = _checks.initializer(who, "initializer", initializer)
         self.initializer = initializer_arg(initializer or keras.initializers.RandomNormal(stddev=0.02))
         self.embeddings = None
         self.supports_masking = True
@@ -207,8 +213,9 @@ class TokensToGrid(keras.layers.Layer):
 
     def __init__(self, grid_size, num_prefix_tokens=0, **kwargs):
         super().__init__(**kwargs)
-        self.grid_size = tuple(int(g) for g in grid_size)
-        self.num_prefix_tokens = int(num_prefix_tokens)
+        who = _checks.owner(self, kwargs)
+        self.grid_size = _checks.pair(who, "grid_size", grid_size)
+        self.num_prefix_tokens = _checks.non_negative_int(who, "num_prefix_tokens", num_prefix_tokens)
 
     def call(self, x):
         x = x[:, self.num_prefix_tokens:]
@@ -229,7 +236,8 @@ class TakeToken(keras.layers.Layer):
 
     def __init__(self, index=0, **kwargs):
         super().__init__(**kwargs)
-        self.index = int(index)
+        # Negative indices count from the end, as in Python.
+        self.index = _checks.integer(_checks.owner(self, kwargs), "index", index)
 
     def call(self, x):
         return x[:, self.index]
@@ -253,7 +261,10 @@ class PaddingMask(keras.layers.Layer):
 
     def __init__(self, padding_id=0, num_prefix_tokens=0, **kwargs):
         super().__init__(**kwargs)
-        self.padding_id, self.num_prefix_tokens = int(padding_id), int(num_prefix_tokens)
+        who = _checks.owner(self, kwargs)
+        # Token ids are non-negative, so a negative padding id would mask nothing.
+        self.padding_id = _checks.non_negative_int(who, "padding_id", padding_id)
+        self.num_prefix_tokens = _checks.non_negative_int(who, "num_prefix_tokens", num_prefix_tokens)
 
     def call(self, tokens):
         mask = ops.not_equal(tokens, self.padding_id)
@@ -268,4 +279,32 @@ class PaddingMask(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(padding_id=self.padding_id, num_prefix_tokens=self.num_prefix_tokens)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasarch")
+class DropPrefixTokens(keras.layers.Layer):
+    """(batch, prefix + n, C) -> (batch, n, C): drop the tokens a :class:`ClassToken` put in
+    front, so a sequence model's feature levels line up with its input tokens. A mask, when
+    the input carries one, loses the same entries."""
+
+    def __init__(self, num_prefix_tokens=1, **kwargs):
+        who = _checks.owner(self, kwargs)
+        super().__init__(**kwargs)
+        self.num_prefix_tokens = _checks.non_negative_int(who, "num_prefix_tokens", num_prefix_tokens)
+        self.supports_masking = True
+
+    def call(self, x):
+        return x[:, self.num_prefix_tokens:]
+
+    def compute_mask(self, x, mask=None):
+        return None if mask is None else mask[:, self.num_prefix_tokens:]
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[1]
+        return (input_shape[0], None if n is None else n - self.num_prefix_tokens, input_shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_prefix_tokens=self.num_prefix_tokens)
         return config

@@ -8,6 +8,7 @@ weights port branch by branch.
 import keras
 from keras import ops
 
+from kerasarch.layers import _checks
 from kerasarch.layers.conv import ConvBNAct
 from kerasarch.layers.pooling import AdaptiveAvgPool2D, TorchPool2D
 
@@ -79,13 +80,16 @@ class InceptionModule(_Branches):
     def __init__(self, filters_1x1, filters_3x3_reduce, filters_3x3, filters_5x5_reduce, filters_5x5,
                  filters_pool, third_kernel_size=3, **kwargs):
         super().__init__(**kwargs)
-        self.filters_1x1 = int(filters_1x1)
-        self.filters_3x3_reduce = int(filters_3x3_reduce)
-        self.filters_3x3 = int(filters_3x3)
-        self.filters_5x5_reduce = int(filters_5x5_reduce)
-        self.filters_5x5 = int(filters_5x5)
-        self.filters_pool = int(filters_pool)
-        self.third_kernel_size = int(third_kernel_size)
+        who = _checks.owner(self, kwargs)
+        self.filters_1x1 = _checks.positive_int(who, "filters_1x1", filters_1x1)
+        self.filters_3x3_reduce = _checks.positive_int(who, "filters_3x3_reduce", filters_3x3_reduce)
+        self.filters_3x3 = _checks.positive_int(who, "filters_3x3", filters_3x3)
+        self.filters_5x5_reduce = _checks.positive_int(who, "filters_5x5_reduce", filters_5x5_reduce)
+        self.filters_5x5 = _checks.positive_int(who, "filters_5x5", filters_5x5)
+        self.filters_pool = _checks.positive_int(who, "filters_pool", filters_pool)
+        # The branches are concatenated, so each must keep the map's size: an odd kernel with k // 2 padding.
+        self.third_kernel_size = _checks.odd_int(who, "third_kernel_size", third_kernel_size,
+                                                 hint="3 (torchvision) or 5 (the paper).")
         u = self._unit
         self.branches = [
             [u(self.filters_1x1, 1, name="branch1")],
@@ -126,11 +130,10 @@ class InceptionV3Block(_Branches):
 
     def __init__(self, kind, pool_features=32, channels_7x7=128, **kwargs):
         super().__init__(**kwargs)
-        if kind not in self.KINDS:
-            raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}.")
-        self.kind = kind
-        self.pool_features = int(pool_features)
-        self.channels_7x7 = int(channels_7x7)
+        who = _checks.owner(self, kwargs)
+        self.kind = _checks.one_of(who, "kind", kind, self.KINDS)
+        self.pool_features = _checks.positive_int(who, "pool_features", pool_features)
+        self.channels_7x7 = _checks.positive_int(who, "channels_7x7", channels_7x7)
         u, c7 = self._unit, self.channels_7x7
         avg = self._pool("avg", 3, 1, 1, name="pool")
         if kind == "a":
@@ -190,11 +193,10 @@ class InceptionAux(keras.layers.Layer):
 
     def __init__(self, num_classes, style="googlenet", drop_rate=0.7, **kwargs):
         super().__init__(**kwargs)
-        if style not in ("googlenet", "inception_v3"):
-            raise ValueError(f"style must be 'googlenet' or 'inception_v3', got {style!r}.")
-        self.num_classes = int(num_classes)
-        self.style = style
-        self.drop_rate = float(drop_rate)
+        who = _checks.owner(self, kwargs)
+        self.style = _checks.one_of(who, "style", style, ("googlenet", "inception_v3"))
+        self.num_classes = _checks.positive_int(who, "num_classes", num_classes)
+        self.drop_rate = _checks.rate(who, "drop_rate", drop_rate)
         unit = dict(bn_epsilon=INCEPTION_BN_EPSILON, dtype=self.dtype_policy)
         self.conv0 = ConvBNAct(128, 1, name="conv0", **unit)
         if style == "googlenet":

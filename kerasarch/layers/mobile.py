@@ -9,11 +9,23 @@ where stride is 1 and the channels match.
 import keras
 from keras import ops
 
+from kerasarch.layers import _checks
 from kerasarch.layers.conv import BN_EPSILON, BN_MOMENTUM, ConvBNAct, DepthwiseConvBNAct
 from kerasarch.layers.drop_path import StochasticDepth
 
 __all__ = ["make_divisible", "SqueezeExcite", "DepthwiseSeparableConv", "InvertedResidual", "MBConv",
            "FusedMBConv"]
+
+
+def _check_block(layer, kwargs, filters, kernel_size, strides, activation, drop_path_rate, bn_momentum,
+                 bn_epsilon):
+    """The arguments the inverted bottlenecks share; returns (who, filters, kernel_size, strides,
+    drop_path_rate), converted as the blocks store them."""
+    who = _checks.owner(layer, kwargs)
+    _checks.activation(who, "activation", activation)
+    _checks.batch_norm(who, bn_momentum, bn_epsilon)
+    return (who, _checks.positive_int(who, "filters", filters), _checks.positive_int(who, "kernel_size", kernel_size),
+            _checks.positive_int(who, "strides", strides), _checks.rate(who, "drop_path_rate", drop_path_rate))
 
 
 def _add_residual(block, y, x, training):
@@ -53,13 +65,15 @@ class SqueezeExcite(keras.layers.Layer):
 
     def __init__(self, squeeze_filters, activation="relu", gate="sigmoid", **kwargs):
         super().__init__(**kwargs)
-        self.squeeze_filters = int(squeeze_filters)
+        who = _checks.owner(self, kwargs)
+        self.squeeze_filters = _checks.positive_int(who, "squeeze_filters", squeeze_filters)
+        _checks.activation(who, "activation", activation)
         self.activation = activation
         self.gate = gate
         self.fc1 = keras.layers.Dense(self.squeeze_filters, activation=activation, dtype=self.dtype_policy,
                                       name="fc1")
         self.fc2 = None
-        self._gate = keras.activations.get(gate)
+        self._gate = _checks.activation(who, "gate", gate)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -87,9 +101,12 @@ class DepthwiseSeparableConv(keras.layers.Layer):
     def __init__(self, filters, strides=1, kernel_size=3, activation="relu6", bn_momentum=BN_MOMENTUM,
                  bn_epsilon=BN_EPSILON, **kwargs):
         super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.strides = int(strides)
-        self.kernel_size = int(kernel_size)
+        who = _checks.owner(self, kwargs)
+        self.filters = _checks.positive_int(who, "filters", filters)
+        self.strides = _checks.positive_int(who, "strides", strides)
+        self.kernel_size = _checks.positive_int(who, "kernel_size", kernel_size)
+        _checks.activation(who, "activation", activation)
+        _checks.batch_norm(who, bn_momentum, bn_epsilon)
         self.activation = activation
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
@@ -185,10 +202,12 @@ class InvertedResidual(_InvertedBottleneck):
                  se_gate="hard_sigmoid", drop_path_rate=0.0, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON,
                  **kwargs):
         super().__init__(**kwargs)
-        self.filters, self.expanded_filters = int(filters), int(expanded_filters)
-        self.kernel_size, self.strides, self.activation = int(kernel_size), int(strides), activation
-        self.se_filters, self.se_gate = int(se_filters), se_gate
-        self.drop_path_rate = float(drop_path_rate)
+        who, self.filters, self.kernel_size, self.strides, self.drop_path_rate = _check_block(
+            self, kwargs, filters, kernel_size, strides, activation, drop_path_rate, bn_momentum, bn_epsilon)
+        self.expanded_filters = _checks.positive_int(who, "expanded_filters", expanded_filters)
+        self.se_filters = _checks.non_negative_int(who, "se_filters", se_filters, hint="0 means no squeeze-excite.")
+        _checks.activation(who, "se_gate", se_gate)
+        self.activation, self.se_gate = activation, se_gate
         self.bn_momentum, self.bn_epsilon = bn_momentum, bn_epsilon
         self._setup(filters, kernel_size, strides, activation, se_gate, "relu", self.drop_path_rate,
                     bn_momentum, bn_epsilon)
@@ -225,10 +244,11 @@ class MBConv(_InvertedBottleneck):
     def __init__(self, filters, expand_ratio=6, kernel_size=3, strides=1, se_ratio=0.25, activation="silu",
                  drop_path_rate=0.0, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
         super().__init__(**kwargs)
-        self.filters, self.expand_ratio = int(filters), float(expand_ratio)
-        self.kernel_size, self.strides = int(kernel_size), int(strides)
-        self.se_ratio, self.activation = float(se_ratio), activation
-        self.drop_path_rate = float(drop_path_rate)
+        who, self.filters, self.kernel_size, self.strides, self.drop_path_rate = _check_block(
+            self, kwargs, filters, kernel_size, strides, activation, drop_path_rate, bn_momentum, bn_epsilon)
+        self.expand_ratio = _checks.positive_number(who, "expand_ratio", expand_ratio)
+        self.se_ratio = _checks.number(who, "se_ratio", se_ratio, 0, 1, hint="0 means no squeeze-excite.")
+        self.activation = activation
         self.bn_momentum, self.bn_epsilon = bn_momentum, bn_epsilon
         self._setup(filters, kernel_size, strides, activation, "sigmoid", activation, self.drop_path_rate,
                     bn_momentum, bn_epsilon)
@@ -259,9 +279,10 @@ class FusedMBConv(keras.layers.Layer):
     def __init__(self, filters, expand_ratio=4, kernel_size=3, strides=1, activation="silu", drop_path_rate=0.0,
                  bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
         super().__init__(**kwargs)
-        self.filters, self.expand_ratio = int(filters), float(expand_ratio)
-        self.kernel_size, self.strides, self.activation = int(kernel_size), int(strides), activation
-        self.drop_path_rate = float(drop_path_rate)
+        who, self.filters, self.kernel_size, self.strides, self.drop_path_rate = _check_block(
+            self, kwargs, filters, kernel_size, strides, activation, drop_path_rate, bn_momentum, bn_epsilon)
+        self.expand_ratio = _checks.positive_number(who, "expand_ratio", expand_ratio)
+        self.activation = activation
         self.bn_momentum, self.bn_epsilon = bn_momentum, bn_epsilon
         self._bn = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, dtype=self.dtype_policy)
         self.fused = self.project = None

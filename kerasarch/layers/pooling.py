@@ -5,7 +5,9 @@ import math
 import keras
 from keras import ops
 
-__all__ = ["AdaptiveAvgPool2D", "TorchPool2D"]
+from kerasarch.layers import _checks
+
+__all__ = ["AdaptiveAvgPool2D", "MaskedGlobalMaxPooling1D", "TorchPool2D"]
 
 
 @keras.saving.register_keras_serializable(package="kerasarch")
@@ -25,15 +27,19 @@ class TorchPool2D(keras.layers.Layer):
 
     def __init__(self, pool_size, strides=None, padding=0, ceil_mode=False, mode="max", **kwargs):
         super().__init__(**kwargs)
-        if mode not in ("max", "avg"):
-            raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}.")
+        who = _checks.owner(self, kwargs)
+        self.mode = _checks.one_of(who, "mode", mode, ("max", "avg"))
+        self.ceil_mode = _checks.flag(who, "ceil_mode", ceil_mode)
         if mode == "avg" and ceil_mode:
-            raise ValueError("ceil_mode is implemented for max pooling only (what the references use).")
-        self.pool_size = int(pool_size)
-        self.strides = int(strides or pool_size)
-        self.padding = int(padding)
-        self.ceil_mode = bool(ceil_mode)
-        self.mode = mode
+            raise ValueError(f"{who}: ceil_mode is implemented for max pooling only (what the references use).")
+        self.pool_size = _checks.positive_int(who, "pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else _checks.positive_int(
+            who, "strides", strides, hint="None means pool_size.")
+        # PyTorch's limit; it is what keeps every window from lying wholly in the padding.
+        self.padding = _checks.non_negative_int(who, "padding", padding)
+        if self.padding > self.pool_size // 2:
+            raise ValueError(f"{who}: padding must be at most pool_size // 2 ({self.pool_size // 2}), "
+                             f"got {padding!r}.")
 
     def _out_size(self, size):
         if size is None:
@@ -103,7 +109,7 @@ class AdaptiveAvgPool2D(keras.layers.Layer):
 
     def __init__(self, output_size, **kwargs):
         super().__init__(**kwargs)
-        self.output_size = int(output_size)
+        self.output_size = _checks.positive_int(_checks.owner(self, kwargs), "output_size", output_size)
 
     def call(self, x):
         h, w = x.shape[1], x.shape[2]
@@ -120,3 +126,31 @@ class AdaptiveAvgPool2D(keras.layers.Layer):
         config = super().get_config()
         config.update(output_size=self.output_size)
         return config
+
+
+@keras.saving.register_keras_serializable(package="kerasarch")
+class MaskedGlobalMaxPooling1D(keras.layers.Layer):
+    """(batch, steps, C) -> (batch, C): the maximum over the steps the mask keeps.
+
+    Keras's ``GlobalMaxPooling1D`` ignores a mask, so a padded sequence's maximum would
+    depend on the padding; here padded steps never win (a fully masked row gives zeros).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, x, mask=None):
+        if mask is None:
+            return ops.max(x, axis=1)
+        keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        # float16's lowest value: representable in every compute dtype a policy may pick.
+        lowest = ops.convert_to_tensor(-65504.0, dtype=x.dtype)
+        pooled = ops.max(ops.where(keep, x, lowest), axis=1)
+        return ops.where(ops.any(keep, axis=1), pooled, ops.zeros_like(pooled))
+
+    def compute_mask(self, x, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kerasarch.layers import _checks
 from kerasarch.layers.conv import BN_EPSILON, BN_MOMENTUM, ConvBNAct
 from kerasarch.layers.drop_path import StochasticDepth
 from kerasarch.layers.pooling import TorchPool2D
@@ -33,15 +34,22 @@ class Res2NetBlock(keras.layers.Layer):
     def __init__(self, filters, base_width=26, scale=4, strides=1, groups=1, zero_init_last=False,
                  drop_path_rate=0.0, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
         super().__init__(**kwargs)
-        if int(scale) < 2:
-            raise ValueError(f"Res2NetBlock scale must be >= 2 (scale 1 is a plain bottleneck), got {scale}.")
-        self.filters, self.base_width, self.scale = int(filters), int(base_width), int(scale)
-        self.strides, self.groups = int(strides), int(groups)
-        self.zero_init_last, self.drop_path_rate = bool(zero_init_last), float(drop_path_rate)
+        who = _checks.owner(self, kwargs)
+        self.filters = _checks.positive_int(who, "filters", filters)
+        self.base_width = _checks.positive_int(who, "base_width", base_width)
+        self.scale = _checks.integer(who, "scale", scale)
+        if self.scale < 2:
+            raise ValueError(f"{who}: scale must be >= 2 (scale 1 is a plain bottleneck: ResidualBlock with "
+                             f"block_type='bottleneck'), got {scale!r}.")
+        self.strides = _checks.positive_int(who, "strides", strides)
+        self.groups = _checks.positive_int(who, "groups", groups)
+        self.zero_init_last = _checks.flag(who, "zero_init_last", zero_init_last)
+        self.drop_path_rate = _checks.rate(who, "drop_path_rate", drop_path_rate)
+        _checks.batch_norm(who, bn_momentum, bn_epsilon)
         self.bn_momentum, self.bn_epsilon = bn_momentum, bn_epsilon
         self.width = (self.filters * self.base_width // 64) * self.groups
         if self.width < 1:
-            raise ValueError(f"Res2NetBlock width floor(filters * base_width / 64) * groups is 0 for "
+            raise ValueError(f"{who}: width floor(filters * base_width / 64) * groups is 0 for "
                              f"filters={filters}, base_width={base_width}; raise either.")
         self.out_channels = 4 * self.filters
         unit = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, dtype=self.dtype_policy)

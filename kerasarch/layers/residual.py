@@ -10,6 +10,7 @@ torchvision builds it).
 import keras
 from keras import ops
 
+from kerasarch.layers import _checks
 from kerasarch.layers.conv import BN_EPSILON, BN_MOMENTUM, ConvBNAct
 from kerasarch.layers.drop_path import StochasticDepth
 
@@ -64,24 +65,24 @@ class ResidualBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if block_type not in _EXPANSION:
-            raise ValueError(f"block_type must be one of {tuple(_EXPANSION)}, got {block_type!r}.")
-        if shortcut not in _SHORTCUTS:
-            raise ValueError(f"shortcut must be one of {_SHORTCUTS}, got {shortcut!r}.")
+        who = _checks.owner(self, kwargs)
+        self.filters = _checks.positive_int(who, "filters", filters)
+        self.block_type = _checks.one_of(who, "block_type", block_type, tuple(_EXPANSION))
+        self.strides = _checks.positive_int(who, "strides", strides)
+        self.groups = _checks.positive_int(who, "groups", groups)
+        self.width_per_group = _checks.positive_int(who, "width_per_group", width_per_group)
         if block_type == "basic" and (groups != 1 or width_per_group != 64):
             raise ValueError(
-                "The basic block has no grouped or widened 3x3 convolution (groups=1, "
-                "width_per_group=64); widen it through `filters`, or use block_type='bottleneck'."
+                f"{who}: the basic block has no grouped or widened 3x3 convolution (groups=1, "
+                f"width_per_group=64), got groups={groups!r}, width_per_group={width_per_group!r}; widen it "
+                "through `filters`, or use block_type='bottleneck'."
             )
-        self.filters = int(filters)
-        self.block_type = block_type
-        self.strides = int(strides)
-        self.groups = int(groups)
-        self.width_per_group = int(width_per_group)
-        self.shortcut = shortcut
-        self.use_shortcut = bool(use_shortcut)
-        self.zero_init_last = bool(zero_init_last)
-        self.drop_path_rate = float(drop_path_rate)
+        self.shortcut = _checks.one_of(who, "shortcut", shortcut, _SHORTCUTS)
+        self.use_shortcut = _checks.flag(who, "use_shortcut", use_shortcut)
+        self.zero_init_last = _checks.flag(who, "zero_init_last", zero_init_last)
+        self.drop_path_rate = _checks.rate(who, "drop_path_rate", drop_path_rate)
+        self._act = _checks.activation(who, "activation", activation)
+        _checks.batch_norm(who, bn_momentum, bn_epsilon)
         self.activation = activation
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
@@ -98,7 +99,7 @@ class ResidualBlock(keras.layers.Layer):
             width = int(self.filters * (self.width_per_group / 64.0)) * self.groups
             if width < 1:
                 raise ValueError(
-                    f"Bottleneck width int(filters * width_per_group / 64) * groups is 0 for "
+                    f"{who}: bottleneck width int(filters * width_per_group / 64) * groups is 0 for "
                     f"filters={filters}, width_per_group={width_per_group}, groups={groups}; "
                     "raise filters or width_per_group (64 is a plain ResNet)."
                 )
@@ -113,7 +114,6 @@ class ResidualBlock(keras.layers.Layer):
             StochasticDepth(self.drop_path_rate, dtype=self.dtype_policy, name="drop_path")
             if self.drop_path_rate > 0 else None
         )
-        self._act = keras.activations.get(activation)
         self.projection = None  # made in build(), once the input channels are known
 
     def _needs_reshape(self, in_channels):
@@ -133,8 +133,8 @@ class ResidualBlock(keras.layers.Layer):
             self.projection.build(input_shape)
         elif self.use_shortcut and self.shortcut == "zero_pad" and in_channels > self.out_channels:
             raise ValueError(
-                f"A zero-padding shortcut can only add channels: input has {in_channels}, the block "
-                f"outputs {self.out_channels}. Use shortcut='projection'."
+                f"{_checks.owner(self)}: a zero-padding shortcut can only add channels: input has {in_channels}, "
+                f"the block outputs {self.out_channels}. Use shortcut='projection'."
             )
 
     def _zero_pad_shortcut(self, x):

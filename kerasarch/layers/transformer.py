@@ -1,7 +1,7 @@
 """The Transformer encoder layer (Vaswani et al. 2017) and its self-attention, ``keras.ops`` only.
 
 One layer serves images (ViT, Dosovitskiy et al. 2021) and token sequences. Post-norm
-(``norm_first=False``, the 2017 paper and the seeds' sketch)::
+(``norm_first=False``, the 2017 paper and PyTorch's default)::
 
     x = norm1(x + drop(attn(x)));  x = norm2(x + drop(mlp(x)))
 
@@ -19,6 +19,7 @@ import math
 import keras
 from keras import ops
 
+from kerasarch.layers import _checks
 from kerasarch.layers._config import initializer_arg, initializer_config
 from kerasarch.layers.drop_path import StochasticDepth
 
@@ -69,21 +70,18 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     def __init__(self, num_heads, dropout=0.0, use_bias=True, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = int(num_heads)
-        self.dropout = float(dropout)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializer_arg(kernel_initializer)
+        who = _checks.owner(self, kwargs)
+        self.num_heads = _checks.positive_int(who, "num_heads", num_heads)
+        self.dropout = _checks.rate(who, "dropout", dropout)
+        self.use_bias = _checks.flag(who, "use_bias", use_bias)
+        self.kernel_initializer = initializer_arg(_checks.initializer(who, "kernel_initializer", kernel_initializer))
         self.qkv = self.proj = None
         self.attn_drop = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="attn_drop")
         self.supports_masking = True
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        if channels % self.num_heads:
-            raise ValueError(
-                f"{self.name}: {channels} channels do not split into {self.num_heads} heads; pick num_heads "
-                f"that divides {channels} (e.g. {', '.join(str(h) for h in range(1, 17) if channels % h == 0)})."
-            )
+        _checks.heads_split(_checks.owner(self), self.num_heads, channels)
         dense = dict(use_bias=self.use_bias, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy)
         self.qkv = keras.layers.Dense(3 * channels, name="qkv", **dense)
         self.qkv.build(input_shape)
@@ -130,7 +128,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 class TransformerEncoderLayer(keras.layers.Layer):
     """Multi-head self-attention and a two-layer MLP, each with a residual connection and LayerNorm.
 
-    The defaults are PyTorch's ``nn.TransformerEncoderLayer`` (the seeds' sketch): post-norm,
+    The defaults are PyTorch's ``nn.TransformerEncoderLayer``: post-norm,
     ReLU, ``mlp_dim=2048``, dropout 0.1, LayerNorm epsilon 1e-5. ViT uses ``norm_first=True``,
     ``activation="gelu"``, ``dropout=0``, ``norm_epsilon=1e-6``.
 
@@ -159,14 +157,20 @@ class TransformerEncoderLayer(keras.layers.Layer):
                  norm_first=False, norm_epsilon=1e-5, drop_path_rate=0.0, layer_scale_init=None,
                  kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        self.num_heads, self.mlp_dim = int(num_heads), int(mlp_dim)
-        self.dropout, self.attention_dropout = float(dropout), float(attention_dropout)
+        who = _checks.owner(self, kwargs)
+        self.num_heads = _checks.positive_int(who, "num_heads", num_heads)
+        self.mlp_dim = _checks.positive_int(who, "mlp_dim", mlp_dim)
+        self.dropout = _checks.rate(who, "dropout", dropout)
+        self.attention_dropout = _checks.rate(who, "attention_dropout", attention_dropout)
         self.activation = activation
-        self._act = self._activation_fn(activation)
-        self.norm_first, self.norm_epsilon = bool(norm_first), float(norm_epsilon)
-        self.drop_path_rate = float(drop_path_rate)
-        self.layer_scale_init = None if layer_scale_init is None else float(layer_scale_init)
-        self.kernel_initializer = initializer_arg(kernel_initializer)
+        self._act = self._activation_fn(activation, who)
+        self.norm_first = _checks.flag(who, "norm_first", norm_first)
+        self.norm_epsilon = _checks.positive_number(who, "norm_epsilon", norm_epsilon)
+        self.drop_path_rate = _checks.rate(who, "drop_path_rate", drop_path_rate)
+        # 0 would start both branches switched off; None is the way to have no layer scale.
+        self.layer_scale_init = _checks.number(who, "layer_scale_init", layer_scale_init, 0, low_open=True,
+                                               allow_none=True, hint="None disables layer scale.")
+        self.kernel_initializer = initializer_arg(_checks.initializer(who, "kernel_initializer", kernel_initializer))
         policy = self.dtype_policy
         self.norm1 = keras.layers.LayerNormalization(epsilon=self.norm_epsilon, dtype=policy, name="norm1")
         self.attn = MultiHeadSelfAttention(self.num_heads, dropout=self.attention_dropout,
@@ -180,21 +184,18 @@ class TransformerEncoderLayer(keras.layers.Layer):
         self.supports_masking = True
 
     @staticmethod
-    def _activation_fn(activation):
+    def _activation_fn(activation, who):
         if activation == "gelu":
             # Exact GELU, as torch.nn.GELU() and torchvision's ViT; Keras's string "gelu"
             # is also exact, but say it where a reader checks the port.
             return lambda t: keras.activations.gelu(t, approximate=False)
-        try:
-            return keras.activations.get(activation)
-        except ValueError:
-            raise ValueError(
-                f"TransformerEncoderLayer: unknown activation {activation!r}; use 'relu', 'gelu' or a Keras "
-                "activation name."
-            ) from None
+        return _checks.activation(who, "activation", activation,
+                                  hint="'relu', 'gelu', another Keras activation name or a callable")
 
     def build(self, input_shape):
         channels = input_shape[-1]
+        # Checked here too so that the error names this layer, not its inner "attn".
+        _checks.heads_split(_checks.owner(self), self.num_heads, channels)
         self.norm1.build(input_shape)
         self.attn.build(input_shape)
         self.norm2.build(input_shape)

@@ -2,6 +2,7 @@
 
 import keras
 
+from kerasarch.layers import _checks
 from kerasarch.layers.conv import BN_EPSILON, BN_MOMENTUM, he_normal
 
 __all__ = ["VGGBlock"]
@@ -25,12 +26,11 @@ class VGGBlock(keras.layers.Layer):
 
     def __init__(self, num_convs, filters, batch_norm=False, pool=True, **kwargs):
         super().__init__(**kwargs)
-        if int(num_convs) < 1 or int(filters) < 1:
-            raise ValueError(f"VGGBlock needs num_convs >= 1 and filters >= 1, got {num_convs} and {filters}.")
-        self.num_convs = int(num_convs)
-        self.filters = int(filters)
-        self.batch_norm = bool(batch_norm)
-        self.pool = bool(pool)
+        who = _checks.owner(self, kwargs)
+        self.num_convs = _checks.positive_int(who, "num_convs", num_convs)
+        self.filters = _checks.positive_int(who, "filters", filters)
+        self.batch_norm = _checks.flag(who, "batch_norm", batch_norm)
+        self.pool = _checks.flag(who, "pool", pool)
         self.convs, self.norms = [], []
         for i in range(self.num_convs):
             self.convs.append(keras.layers.Conv2D(
