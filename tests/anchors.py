@@ -30,6 +30,9 @@ ANCHORS = {
     # Not in ANCHORS.md: kerasarch's own small ViT (patch 4, width 192, depth 6, 10 classes), counted by
     # hand in tests/test_transformer.py.
     "vit_cifar": 1_806_538,
+    # kerasarch's Transformer text classifiers at BERT's vocabulary (30,522), 512 positions and two
+    # classes, counted by formula in tests/test_param_counts.py.
+    "transformer_text_tiny": 4_369_666, "transformer_text_small": 11_105_282,
 }
 
 # Arguments that make a model match the reference's configuration.

@@ -175,7 +175,8 @@ def test_mobilenet_alpha_and_efficientnet_scaling():
     assert len(blocks) == sum(math.ceil(n * 1.8) for n in (1, 2, 2, 3, 3, 4, 1))
     rates = [layer.drop_path_rate for layer in kerasarch.create_model(
         "efficientnet_b0", input_shape=(32, 32, 3), drop_path_rate=0.2).layers if isinstance(layer, kl.MBConv)]
-    assert rates[0] == 0 and rates == sorted(rates) and rates[-1] < 0.2
+    # kerasarch's one drop-path rule (models/base.drop_path_rate_at): 0 at the first block, the full rate at the last.
+    assert rates[0] == 0 and rates == sorted(rates) and rates[-1] == pytest.approx(0.2)
 
 
 # -- Res2Net and ConvNeXt ------------------------------------------------------------------------
@@ -199,3 +200,18 @@ def test_convnext_block_starts_near_identity_and_head_layout():
     model = kerasarch.ConvNeXtTiny()
     assert [f["num_chs"] for f in model.feature_info] == [96, 192, 384, 768]
     assert isinstance(model.get_layer("head_norm"), keras.layers.LayerNormalization)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "res2net50_26w_4s", "convnext_tiny", "efficientnet_b0", "mobilenet_v2",
+                                  "mobilenet_v3_small", "vit_cifar", "transformer_text_tiny"])
+def test_every_family_follows_the_one_drop_path_rule(name):
+    """Stochastic depth rises linearly from 0 at the first block to the full rate at the last
+    (kerasarch.models.base.drop_path_rate_at), whatever the family."""
+    from kerasarch.models.base import drop_path_rate_at
+    from kerasarch.registry import model_entry
+
+    model = kerasarch.create_model(name, input_shape=model_entry(name).contract.input.tiny_shape(), drop_path_rate=0.3)
+    rates = [layer.drop_path_rate for layer in model.layers if hasattr(layer, "drop_path_rate")]
+    assert len(rates) >= 2
+    assert rates == pytest.approx([drop_path_rate_at(0.3, i, len(rates)) for i in range(len(rates))])
+    assert rates[0] == 0 and rates[-1] == pytest.approx(0.3)

@@ -125,7 +125,7 @@ def test_vit_options_change_exactly_what_they_should():
     (dict(input_shape=(30, 32, 3)), "not a multiple of the patch size 4"),
     (dict(input_shape=(None, None, 3)), "needs a fixed input size"),
     (dict(input_shape=(2, 2, 3)), "needs at least 4x4"),
-    (dict(token_pooling="mean"), "token_pooling must be 'cls'"),
+    (dict(token_pooling="max"), "token_pooling must be 'cls'"),
 ])
 def test_vit_errors_are_clear(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -206,9 +206,24 @@ def test_text_classifier_trains_under_xla_and_mixed_bfloat16_and_round_trips(tmp
 def test_text_classifier_errors_are_clear():
     with pytest.raises(ValueError, match="exceed max_length=8"):
         kerasarch.transformer_text_classifier(50, input_shape=(16,), max_length=8)
-    with pytest.raises(ValueError, match="token_pooling must be 'cls' or 'mean'"):
+    with pytest.raises(ValueError, match="token_pooling must be 'cls'.*or 'avg'"):
         kerasarch.transformer_text_classifier(50, token_pooling="max")
     with pytest.raises(ValueError, match="num_classes must be a positive integer"):
         kerasarch.transformer_text_classifier(50, 0)
-    with pytest.raises(TypeError, match="features_only do not apply"):
-        kerasarch.transformer_text_classifier(50, features_only=True)
+    with pytest.raises(ValueError, match="padding_id must be an id in"):
+        kerasarch.transformer_text_classifier(50, padding_id=50)
+    with pytest.raises(ValueError, match="vocab_size must be a positive integer"):
+        kerasarch.create_model("transformer_text_tiny", vocab_size=0)
+
+
+def test_text_model_pooled_features_ignore_padding_and_old_spellings_still_build():
+    # include_top=False with pooling: one vector per sequence over its real tokens only.
+    for pooling in ("avg", "max"):
+        model = kerasarch.create_model("transformer_text_tiny", vocab_size=50, max_length=64, include_top=False,
+                                       pooling=pooling)
+        assert model.contract.output.kind == "features" and model.output_shape == (None, 128)
+        reference = _np(model(_tokens(12, 0), training=False))
+        np.testing.assert_allclose(_np(model(_tokens(12, 7), training=False)), reference, atol=2e-6)
+    # "mean" (the text classifier's word) and "gap" (ViT's) both mean "avg" now.
+    assert kerasarch.transformer_text_classifier(50, token_pooling="mean").arch["token_pooling"] == "avg"
+    assert kerasarch.create_model("vit_cifar", token_pooling="gap").arch["token_pooling"] == "avg"

@@ -1,17 +1,24 @@
-"""Architecture families; importing this package registers every variant."""
+"""Architecture families; importing this package registers every variant.
 
-from kerasarch.models import classic, convnext, densenet, efficientnet, inception, mobilenet, res2net, resnet, text, vgg, vit
+Every module here except ``base`` and ``weights_io`` is a family: it is imported (which
+registers its variants) and its ``__all__`` (builders and constructors such as ``ResNet50``)
+is re-exported, so a new family is one new file and nothing else.
+"""
+
+import importlib
+import pkgutil
+
 from kerasarch.models.base import ArchModel
-from kerasarch.models.classic import *  # noqa: F401,F403  (constructors such as AlexNet)
-from kerasarch.models.convnext import *  # noqa: F401,F403
-from kerasarch.models.densenet import *  # noqa: F401,F403
-from kerasarch.models.efficientnet import *  # noqa: F401,F403
-from kerasarch.models.inception import *  # noqa: F401,F403
-from kerasarch.models.mobilenet import *  # noqa: F401,F403
-from kerasarch.models.res2net import *  # noqa: F401,F403
-from kerasarch.models.resnet import *  # noqa: F401,F403  (constructors such as ResNet50)
-from kerasarch.models.text import *  # noqa: F401,F403
-from kerasarch.models.vgg import *  # noqa: F401,F403
-from kerasarch.models.vit import *  # noqa: F401,F403
 
-__all__ = ["ArchModel", *classic.__all__, *convnext.__all__, *densenet.__all__, *efficientnet.__all__, *inception.__all__, *mobilenet.__all__, *res2net.__all__, *resnet.__all__, *text.__all__, *vgg.__all__, *vit.__all__]
+_NOT_FAMILIES = {"base", "weights_io"}
+FAMILY_MODULES = tuple(
+    importlib.import_module(f"{__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+    if info.name not in _NOT_FAMILIES and not info.name.startswith("_")
+)
+
+__all__ = ["ArchModel"]
+for _module in FAMILY_MODULES:
+    for _name in _module.__all__:
+        globals()[_name] = getattr(_module, _name)
+    __all__ += list(_module.__all__)

@@ -38,7 +38,13 @@ import os
 
 import keras
 
-__all__ = ["ArchModel", "ModelBuilder", "COMMON_ARGS"]
+from kerasarch.contract import Contract, Output, infer_contract as contract_of_graph, output_for_activation
+from kerasarch.layers.embedding import TakeToken
+from kerasarch.layers.pooling import AdaptiveAvgPool2D, MaskedGlobalMaxPooling1D
+
+__all__ = ["ArchModel", "ModelBuilder", "ImageModelBuilder", "SequenceModelBuilder", "TokenModelBuilder", "COMMON_ARGS",
+           "drop_path_rate_at",
+           "token_pooling_arg"]
 
 COMMON_ARGS = (
     "include_top", "weights", "input_tensor", "input_shape", "pooling", "num_classes",
@@ -62,18 +68,26 @@ class ArchModel(keras.Model):
     than TensorFlow's graph executor with oneDNN.
     """
 
-    def __init__(self, *args, feature_info=(), arch=None, **kwargs):
+    def __init__(self, *args, feature_info=(), arch=None, contract=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.feature_info = [dict(f) for f in feature_info]
         self.arch = dict(arch or {})
+        self.contract = contract if contract is not None else _legacy_contract(self)
         self._phase_jit = {}
 
     def compile(self, *args, jit_compile="auto", **kwargs):
         phases = _resolve_phase_jit(jit_compile)
         super().compile(*args, jit_compile=phases.get("train", "auto"), **kwargs)
         self._phase_jit = phases if not self.run_eagerly else {}
-        # Saved with the model, so a loaded model picks its phases the same way.
-        self._compile_config.config["jit_compile"] = jit_compile
+        self._requested_jit = jit_compile
+
+    def get_compile_config(self):
+        # Saved with the model (the per-phase dict, not Keras's one value), so a loaded model
+        # picks its phases the same way.
+        config = super().get_compile_config()
+        if config is not None and hasattr(self, "_requested_jit"):
+            config = dict(config, jit_compile=self._requested_jit)
+        return config
 
     def compile_from_config(self, config):
         # Keras skips compiling a loaded model whose class overrides compile(); this one
@@ -85,15 +99,16 @@ class ArchModel(keras.Model):
 
     @contextlib.contextmanager
     def _jit_for(self, phase):
+        # make_*_function reads jit_compile when it builds the step: set it for that phase only.
         if phase not in self._phase_jit:
             yield
             return
-        saved = self._jit_compile
+        saved = self.jit_compile
         self.jit_compile = self._phase_jit[phase]
         try:
             yield
         finally:
-            self._jit_compile = saved
+            self.jit_compile = saved
 
     def make_train_function(self, force=False):
         with self._jit_for("train"):
@@ -111,6 +126,7 @@ class ArchModel(keras.Model):
         config = super().get_config()
         config["feature_info"] = self.feature_info
         config["arch"] = self.arch
+        config["contract"] = self.contract.to_json()
         return config
 
     @classmethod
@@ -118,10 +134,27 @@ class ArchModel(keras.Model):
         config = dict(config)
         feature_info = config.pop("feature_info", ())
         arch = config.pop("arch", None)
+        contract = config.pop("contract", None)
         model = super().from_config(config, custom_objects=custom_objects)
         model.feature_info = [dict(f) for f in feature_info]
         model.arch = dict(arch or {})
+        # Files written before v0.2 carry no contract: derive it from what they do carry.
+        model.contract = Contract.from_json(contract) if contract else _legacy_contract(model)
         return model
+
+
+def _legacy_contract(model):
+    """The contract of a model that was built or saved without one (kerasarch 0.1 files): its
+    graph's, with the smallest input and the vocabulary that ``model.arch`` recorded."""
+    inferred = contract_of_graph(model)
+    arch = getattr(model, "arch", None) or {}
+    spec = inferred.input
+    if spec.kind == "image" and arch.get("min_size"):
+        spec = dataclasses.replace(spec, min_size=int(arch["min_size"]))
+    elif spec.kind == "tokens" and arch.get("vocab_size"):
+        spec = type(spec)(vocab_size=int(arch["vocab_size"]), max_length=int(arch.get("max_length") or 512),
+                          shape=spec.shape)
+    return inferred.replace(input=spec)
 
 
 def _resolve_phase_jit(jit_compile):
@@ -139,6 +172,33 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def drop_path_rate_at(rate, index, count):
+    """The stochastic-depth rate of block ``index`` (0-based) of ``count``: kerasarch's one rule.
+
+    It rises linearly from 0 at the first block to ``rate`` at the last (``rate * i / (n - 1)``,
+    timm's ``linspace(0, rate, n)``; Huang et al. 2016 let the last block reach the full rate).
+    torchvision's EfficientNet and MobileNet use ``i / n`` (the last block stops short of the
+    rate); every kerasarch family uses this one rule instead, so ``drop_path_rate`` means the
+    same everywhere. It only matters in training, never for weights.
+    """
+    return rate * index / max(count - 1, 1)
+
+
+# What the builder's pooling names mean for a sequence of tokens, and the older spellings
+# (ViT said "gap", the text classifier "mean") that still load.
+TOKEN_POOLING = ("cls", "avg")
+_TOKEN_POOLING_ALIASES = {"gap": "avg", "mean": "avg"}
+
+
+def token_pooling_arg(model_name, value):
+    """``"cls"`` or ``"avg"`` (``"gap"``/``"mean"`` accepted), or a ValueError naming the choices."""
+    value = _TOKEN_POOLING_ALIASES.get(value, value)
+    if value not in TOKEN_POOLING:
+        raise ValueError(f"{model_name}: token_pooling must be 'cls' (the class token's output) or 'avg' (the mean "
+                         f"of the tokens; 'gap' and 'mean' are accepted spellings), got {value!r}.")
+    return value
+
+
 @dataclasses.dataclass
 class _Feature:
     tensor: object
@@ -147,23 +207,44 @@ class _Feature:
 
 
 class ModelBuilder:
-    """Parses and checks the common arguments, then assembles the finished model."""
+    """Parses and checks the common arguments, then assembles the finished model.
 
-    def __init__(self, model_name, kwargs, *, input_shape=(224, 224, 3), num_classes=1000, min_size=32,
-                 head_name="classifier", family=None):
-        """``kwargs`` are the user's arguments; ``input_shape``, ``num_classes`` and
-        ``min_size`` are the variant's defaults (what it registers with the registry)."""
-        default_input_shape, default_num_classes = input_shape, num_classes
+    The core is modality-neutral (name, dtype policy, weights, feature taps, drop-path
+    schedule, head, finish); :class:`ImageModelBuilder` and :class:`TokenModelBuilder` add
+    what pooling means for their input. The defaults (input shape, number of classes,
+    smallest input) come from the model's registered :class:`~kerasarch.contract.Contract`,
+    looked up by ``model_name``; pass ``contract=`` for a variant that is not registered.
+    ``ModelBuilder(...)`` itself returns the builder for the contract's input kind.
+    """
+
+    input_kind = None
+
+    def __new__(cls, model_name, kwargs=None, **options):
+        if cls is ModelBuilder:
+            kind = _resolve_contract(model_name, options).input.kind
+            cls = _BUILDERS.get(kind, ImageModelBuilder)
+        return super().__new__(cls)
+
+    def __init__(self, model_name, kwargs, *, family=None, head_name="classifier", contract=None, min_size=None,
+                 input_shape=None, num_classes=None, accepts=COMMON_ARGS):
+        """``kwargs`` are the user's arguments. ``min_size`` overrides the contract's smallest
+        input for this build (e.g. a VGG with fewer blocks); ``input_shape``/``num_classes``
+        are the older way to give an image contract's defaults."""
+        contract = _resolve_contract(model_name, dict(contract=contract, input_shape=input_shape,
+                                                      num_classes=num_classes))
+        if min_size is not None:
+            contract = contract.replace(input=dataclasses.replace(contract.input, min_size=min_size))
         kwargs = dict(kwargs)
-        unknown = sorted(set(kwargs) - set(COMMON_ARGS))
+        unknown = sorted(set(kwargs) - set(accepts))
         if unknown:
             raise TypeError(
                 f"{model_name}: unexpected argument(s) {', '.join(unknown)}. "
-                f"Accepted: {', '.join(a for a in COMMON_ARGS if a != 'classes')} and the family's own."
+                f"Accepted: {', '.join(a for a in accepts if a != 'classes')} and the family's own."
             )
         self.model_name = model_name
         self.family = family
-        self.min_size = min_size
+        self.contract = contract
+        self.min_size = contract.input.min_size
         self.head_name = head_name
         self.include_top = kwargs.get("include_top", True)
         self.weights = kwargs.get("weights")
@@ -175,10 +256,10 @@ class ModelBuilder:
         self.features_only = bool(kwargs.get("features_only", False))
         self.out_indices = kwargs.get("out_indices")
         self.dtype = kwargs.get("dtype")
-        self.num_classes = self._check_num_classes(kwargs, default_num_classes)
+        self.num_classes = self._check_num_classes(kwargs, contract.num_classes or 1000)
         self._check_options()
         self._policy = self._check_policy(self.dtype)
-        self.default_input_shape = tuple(default_input_shape)
+        self.default_input_shape = tuple(contract.input_shape)
         self.input_tensor = kwargs.get("input_tensor")
         self.input_shape = self._check_input_shape(kwargs.get("input_shape"))
         self.features = []
@@ -261,25 +342,7 @@ class ModelBuilder:
             input_shape = shape
         if input_shape is None:
             return self.default_input_shape
-        try:
-            shape = tuple(input_shape)
-        except TypeError:
-            shape = None
-        ok = shape is not None and len(shape) == 3 and all(s is None or _is_int(s) and s > 0 for s in shape)
-        if not ok or shape[2] is None:
-            raise ValueError(
-                f"{self.model_name}: input_shape must be (height, width, channels) with positive "
-                f"integers (None allowed for height and width), got {input_shape!r}. "
-                f"The default is {self.default_input_shape}."
-            )
-        small = [s for s in shape[:2] if s is not None and s < self.min_size]
-        if small:
-            raise ValueError(
-                f"{self.model_name}: input {shape[0]}x{shape[1]} is too small; this architecture "
-                f"needs at least {self.min_size}x{self.min_size} pixels (its total downsampling). "
-                f"Resize or pad the images, e.g. keras.layers.Resizing({self.min_size}, {self.min_size})."
-            )
-        return shape
+        return self.contract.input.check_shape(input_shape, self.model_name)
 
     # -- building ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -294,9 +357,16 @@ class ModelBuilder:
             keras.config.set_dtype_policy(saved)
 
     def _make_input(self):
-        return keras.Input(shape=self.input_shape, name="image")
+        spec = self.contract.input
+        return keras.Input(shape=self.input_shape, dtype=spec.dtype, name=spec.input_name)
+
+    def drop_path_at(self, index, count):
+        """This model's stochastic-depth rate for block ``index`` of ``count`` (:func:`drop_path_rate_at`)."""
+        return drop_path_rate_at(self.drop_path_rate, index, count)
 
     def add_feature(self, tensor, module, reduction):
+        """Tap ``tensor`` as a feature level (``features_only``, ``feature_info``): ``module``
+        names it, ``reduction`` is its total stride relative to the input."""
         self.features.append(_Feature(tensor, module, reduction))
 
     def feature_info(self, indices=None):
@@ -324,12 +394,63 @@ class ModelBuilder:
             )
         return [i % n for i in indices]
 
-    def head(self, x):
-        """Global average pooling, dropout and the float32 classifier."""
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if self.drop_rate:
-            x = keras.layers.Dropout(self.drop_rate, name="head_drop")(x)
+    def pool(self, x, mode="avg"):
+        """Global pooling of a feature map to one vector per example (the input kind's own)."""
+        raise NotImplementedError(f"{type(self).__name__} has no pooling; use ImageModelBuilder or TokenModelBuilder.")
+
+    # A padding mask over a token sequence (batch, tokens), set by a family that has one:
+    # token pooling then sees the real tokens only.
+    mask = None
+
+    def pool_tokens(self, x, mode="avg"):
+        """Pooling over a (batch, tokens, C) sequence, skipping masked tokens."""
+        if mode == "avg":
+            return keras.layers.GlobalAveragePooling1D(name="avg_pool")(x, mask=self.mask)
+        return MaskedGlobalMaxPooling1D(name="max_pool")(x, mask=self.mask)
+
+    def token_head(self, x, token_pooling, norm=None, pre_logits=None):
+        """The classifier of a token sequence: the class token's output (``"cls"``) or the
+        mean of the real tokens (``"avg"``), an optional LayerNorm (``norm``: its epsilon)
+        and pre-logits layer, then dropout and the classifier. ViT and the text models share it."""
+        if token_pooling == "cls":
+            x = TakeToken(0, name="cls")(x)
+        else:
+            x = self.pool_tokens(x, "avg")
+            if norm is not None:
+                x = keras.layers.LayerNormalization(epsilon=norm, name="fc_norm")(x)
+        if pre_logits:
+            x = keras.layers.Dense(pre_logits, activation="tanh",
+                                   kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                                   name="pre_logits")(x)
+        return self.classifier(self.dropout(x))
+
+    def head(self, x, norm=None, hidden=None, hidden_activation=None):
+        """Global average pooling, then optionally a LayerNorm (``norm``: its epsilon; ConvNeXt)
+        and a ``hidden``-unit dense layer (MobileNetV3), dropout and the float32 classifier."""
+        x = self.pool(x, "avg")
+        if norm is not None:
+            x = keras.layers.LayerNormalization(epsilon=norm, name="head_norm")(x)
+        if hidden:
+            x = keras.layers.Dense(hidden, activation=hidden_activation, name="pre_logits")(x)
+        return self.classifier(self.dropout(x))
+
+    def dense_head(self, x, grid, units, prefix, dropout_first):
+        """torchvision's AlexNet/VGG classifier: adaptive average pool to ``grid`` x ``grid``,
+        flatten, two ReLU dense layers of ``units`` (``{prefix}1``, ``{prefix}2``) with dropout
+        before each (AlexNet, ``dropout_first``) or after each (VGG), then the classifier."""
+        x = AdaptiveAvgPool2D(grid, name="avg_pool")(x)
+        x = keras.layers.Flatten(name="flatten")(x)
+        for i in (1, 2):
+            if dropout_first:
+                x = self.dropout(x, name=f"drop{i}")
+            x = keras.layers.Dense(units, activation="relu", name=f"{prefix}{i}")(x)
+            if not dropout_first:
+                x = self.dropout(x, name=f"drop{i}")
         return self.classifier(x)
+
+    def dropout(self, x, name="head_drop"):
+        """The ``drop_rate`` dropout before a classifier (nothing when it is 0)."""
+        return keras.layers.Dropout(self.drop_rate, name=name)(x) if self.drop_rate else x
 
     def classifier(self, x):
         # float32 whatever the policy: a float16 softmax saturates and users compare outputs.
@@ -337,6 +458,21 @@ class ModelBuilder:
         if self.classifier_activation is not None:
             x = keras.layers.Activation(self.classifier_activation, dtype="float32", name="predictions")(x)
         return x
+
+    def built_contract(self, outputs):
+        """The contract of what this build returns (the registered one, with this build's choices)."""
+        if self.features_only:
+            output = Output("feature_maps")
+        elif self.include_top:
+            output = output_for_activation(self.classifier_activation, self.num_classes)
+        else:
+            tensor = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+            kind = "features" if self.pooling is not None else "feature_map"
+            output = Output(kind, int(tensor.shape[-1]) if tensor.shape[-1] is not None else None)
+        changes = {"shape": tuple(self.input_shape)}
+        if self.contract.input.min_size != self.min_size:
+            changes["min_size"] = self.min_size
+        return Contract(dataclasses.replace(self.contract.input, **changes), output)
 
     def finish(self, x, head=None):
         """Add the head (or pick the features), build the model and load weights."""
@@ -351,17 +487,70 @@ class ModelBuilder:
             if self.include_top:
                 outputs = (head or self.head)(x)
                 arch["num_classes"] = self.num_classes
-            elif self.pooling == "avg":
-                outputs = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-            elif self.pooling == "max":
-                outputs = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+            elif self.pooling is not None:
+                outputs = self.pool(x, self.pooling)
             else:
                 outputs = x
         inputs = keras.utils.get_source_inputs(self.inputs) if self.input_tensor is not None else self.inputs
-        model = ArchModel(inputs=inputs, outputs=outputs, name=self.name, feature_info=info, arch=arch)
+        model = ArchModel(inputs=inputs, outputs=outputs, name=self.name, feature_info=info, arch=arch,
+                          contract=self.built_contract(outputs))
         if self.weights is not None:
             load_weights_checked(model, self.weights)
         return model
+
+
+class ImageModelBuilder(ModelBuilder):
+    """The builder of models that take images ``(H, W, C)``: 2D global pooling."""
+
+    input_kind = "image"
+
+    def pool(self, x, mode="avg"):
+        if mode == "avg":
+            return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+
+
+class TokenModelBuilder(ModelBuilder):
+    """The builder of models that take token ids ``(length,)``: pooling over the real tokens
+    only (``self.mask``, set by the family once it has made the padding mask)."""
+
+    input_kind = "tokens"
+
+    def pool(self, x, mode="avg"):
+        return self.pool_tokens(x, mode)
+
+
+
+class SequenceModelBuilder(ModelBuilder):
+    """The builder of models that take real-valued sequences ``(steps, width)``: pooling over
+    time (the padding mask, where a family has one, as for tokens)."""
+
+    input_kind = "sequence"
+
+    def pool(self, x, mode="avg"):
+        return self.pool_tokens(x, mode)
+
+
+_BUILDERS = {"image": ImageModelBuilder, "tokens": TokenModelBuilder, "sequence": SequenceModelBuilder}
+
+
+def _resolve_contract(model_name, options):
+    contract = options.get("contract")
+    legacy = {k: options[k] for k in ("input_shape", "num_classes") if options.get(k) is not None}
+    if contract is not None:
+        return contract
+    if legacy:
+        from kerasarch.registry import image_contract
+
+        return image_contract(**legacy, min_size=options.get("min_size") or 32)
+    from kerasarch.registry import model_entry, UnknownModelError
+
+    try:
+        return model_entry(model_name).contract
+    except UnknownModelError:
+        raise ValueError(
+            f"{model_name} is not a registered model, so its builder has no contract to take defaults from; "
+            "register it (kerasarch.register_model(..., contract=...)) or pass contract= to the builder.") from None
 
 
 def load_weights_checked(model, path):

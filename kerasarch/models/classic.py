@@ -16,12 +16,11 @@ import dataclasses
 
 import keras
 
-from kerasarch.layers import AdaptiveAvgPool2D
 from kerasarch.layers.conv import he_normal
-from kerasarch.models.base import ModelBuilder
-from kerasarch.registry import constructor, register_model
+from kerasarch.models.base import ImageModelBuilder
+from kerasarch.registry import export_constructors, image_contract, register_model
 
-__all__ = ["build_lenet5", "build_alexnet", "LeNet5", "AlexNet"]
+__all__ = ["build_lenet5", "build_alexnet"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +42,7 @@ def build_lenet5(variant, *, activation="tanh", subsampling="avg", **kwargs):
     """
     if subsampling not in ("avg", "max"):
         raise ValueError(f"lenet5: subsampling must be 'avg' or 'max', got {subsampling!r}.")
-    b = ModelBuilder(variant.name, kwargs, family="lenet", head_name="output", **LENET_DEFAULTS)
+    b = ImageModelBuilder(variant.name, kwargs, contract=LENET_CONTRACT, family="lenet", head_name="output")
     if any(s is None for s in b.input_shape[:2]):
         raise ValueError("lenet5: the dense layers need a fixed input size; pass e.g. input_shape=(32, 32, 1).")
     init = he_normal() if activation in ("relu", "gelu", "silu") else "glorot_uniform"
@@ -59,8 +58,7 @@ def build_lenet5(variant, *, activation="tanh", subsampling="avg", **kwargs):
         def head(x):
             x = keras.layers.Conv2D(120, 5, activation=activation, kernel_initializer=init, name="c5")(x)
             x = keras.layers.Flatten(name="flatten")(x)
-            if b.drop_rate:
-                x = keras.layers.Dropout(b.drop_rate, name="head_drop")(x)
+            x = b.dropout(x, name="head_drop")
             x = keras.layers.Dense(84, activation=activation, kernel_initializer=init, name="f6")(x)
             return b.classifier(x)
 
@@ -78,8 +76,8 @@ def build_alexnet(variant, *, drop_rate=0.5, **kwargs):
     any input of at least 63x63 gives the same 9216 classifier inputs. Feature levels: the
     output of each max pool (reductions 8, 16, 32; the first conv has stride 4).
     """
-    b = ModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), family="alexnet", head_name="fc3",
-                     **ALEXNET_DEFAULTS)
+    b = ImageModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), contract=ALEXNET_CONTRACT,
+                          family="alexnet", head_name="fc3")
     conv = dict(kernel_initializer=he_normal(), activation="relu")
     with b.policy():
         x = keras.layers.ZeroPadding2D(2, name="conv1_pad")(b.inputs)
@@ -94,28 +92,16 @@ def build_alexnet(variant, *, drop_rate=0.5, **kwargs):
         x = keras.layers.Conv2D(256, 3, padding="same", name="conv5", **conv)(x)
         x = keras.layers.MaxPooling2D(3, strides=2, name="pool5")(x)
         b.add_feature(x, "pool5", 32)
-        return b.finish(x, head=lambda x: _dense_head(b, x, 6, 4096, "fc"))
+        return b.finish(x, head=lambda x: b.dense_head(x, 6, 4096, "fc", dropout_first=True))
 
 
-def _dense_head(b, x, grid, units, prefix):
-    """torchvision's AlexNet/VGG classifier: adaptive pool to grid x grid, flatten,
-    (dropout, dense, ReLU) twice, dense. Dropout placement: AlexNet before each hidden
-    layer, as torchvision."""
-    x = AdaptiveAvgPool2D(grid, name="avg_pool")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    for i in (1, 2):
-        if b.drop_rate:
-            x = keras.layers.Dropout(b.drop_rate, name=f"drop{i}")(x)
-        x = keras.layers.Dense(units, activation="relu", name=f"{prefix}{i}")(x)
-    return b.classifier(x)
-
-
-LENET_DEFAULTS = dict(input_shape=(32, 32, 1), num_classes=10, min_size=32)
+LENET_CONTRACT = image_contract((32, 32, 1), num_classes=10, min_size=32)
 # 63 is the smallest side for which the last max pool still has an output.
-ALEXNET_DEFAULTS = dict(input_shape=(224, 224, 3), num_classes=1000, min_size=63)
+ALEXNET_CONTRACT = image_contract((224, 224, 3), num_classes=1000, min_size=63)
 
-register_model("lenet5", build_lenet5, ClassicVariant("lenet5"), family="lenet", **LENET_DEFAULTS)
-register_model("alexnet", build_alexnet, ClassicVariant("alexnet"), family="alexnet", **ALEXNET_DEFAULTS)
+register_model("lenet5", build_lenet5, ClassicVariant("lenet5"), family="lenet",
+               contract=LENET_CONTRACT, tags=("ci_jax", "ci_xla", "ci_onnx"))
+register_model("alexnet", build_alexnet, ClassicVariant("alexnet"), family="alexnet",
+               contract=ALEXNET_CONTRACT, tags=("ci_onnx",))
 
-LeNet5 = constructor("lenet5", "LeNet5")
-AlexNet = constructor("alexnet", "AlexNet")
+__all__ += export_constructors(globals(), "lenet", "alexnet")

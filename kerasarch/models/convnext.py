@@ -18,11 +18,10 @@ import keras
 
 from kerasarch.layers import ConvNeXtBlock, ConvNeXtDownsample
 from kerasarch.layers.convnext import LN_EPSILON, _trunc_normal
-from kerasarch.models.base import ModelBuilder
-from kerasarch.registry import constructor, register_model
+from kerasarch.models.base import ImageModelBuilder
+from kerasarch.registry import export_constructors, image_contract, register_model
 
-__all__ = ["ConvNeXtVariant", "VARIANTS", "build_convnext",
-           "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge"]
+__all__ = ["ConvNeXtVariant", "VARIANTS", "build_convnext"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +38,7 @@ VARIANTS = (
     ConvNeXtVariant("convnext_base", (128, 256, 512, 1024), (3, 3, 27, 3), 0.5),
     ConvNeXtVariant("convnext_large", (192, 384, 768, 1536), (3, 3, 27, 3), 0.5),
 )
-DEFAULTS = dict(input_shape=(224, 224, 3), num_classes=1000, min_size=32)
+CONTRACT = image_contract((224, 224, 3), num_classes=1000, min_size=32)
 
 
 def build_convnext(variant, *, layer_scale_init=1e-6, **kwargs):
@@ -52,7 +51,7 @@ def build_convnext(variant, *, layer_scale_init=1e-6, **kwargs):
     Feature levels: each stage's output (reductions 4, 8, 16, 32).
     """
     v = variant
-    b = ModelBuilder(v.name, kwargs, family="convnext", head_name="classifier", **DEFAULTS)
+    b = ImageModelBuilder(v.name, kwargs, contract=CONTRACT, family="convnext", head_name="classifier")
     total, index = sum(v.depths), 0
     with b.policy():
         x = keras.layers.Conv2D(v.widths[0], 4, strides=4, kernel_initializer=_trunc_normal(), name="stem_conv")(b.inputs)
@@ -62,25 +61,18 @@ def build_convnext(variant, *, layer_scale_init=1e-6, **kwargs):
                 x = ConvNeXtDownsample(width, name=f"downsample{stage}")(x)
             for i in range(depth):
                 x = ConvNeXtBlock(layer_scale_init=layer_scale_init,
-                                  drop_path_rate=b.drop_path_rate * index / max(total - 1, 1),
+                                  drop_path_rate=b.drop_path_at(index, total),
                                   name=f"stage{stage}_block{i + 1}")(x)
                 index += 1
             b.add_feature(x, f"stage{stage}", 2 ** (stage + 1))
+        return b.finish(x, head=lambda x: b.head(x, norm=LN_EPSILON))
 
-        def head(x):
-            x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-            x = keras.layers.LayerNormalization(epsilon=LN_EPSILON, name="head_norm")(x)
-            if b.drop_rate:
-                x = keras.layers.Dropout(b.drop_rate, name="head_drop")(x)
-            return b.classifier(x)
 
-        return b.finish(x, head=head)
-
+# Test tiers (tests/tiers.py): LayerNorm, 7x7 depthwise and layer scale on every backend.
+TAGS = {"convnext_tiny": ("ci_jax", "ci_xla", "ci_onnx")}
 
 for _v in VARIANTS:
-    register_model(_v.name, build_convnext, _v, family="convnext", **DEFAULTS)
+    register_model(_v.name, build_convnext, _v, family="convnext", contract=CONTRACT,
+                   tags=TAGS.get(_v.name, ()))
 
-ConvNeXtTiny = constructor("convnext_tiny", "ConvNeXtTiny")
-ConvNeXtSmall = constructor("convnext_small", "ConvNeXtSmall")
-ConvNeXtBase = constructor("convnext_base", "ConvNeXtBase")
-ConvNeXtLarge = constructor("convnext_large", "ConvNeXtLarge")
+__all__ += export_constructors(globals(), "convnext")

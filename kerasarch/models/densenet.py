@@ -18,11 +18,10 @@ import keras
 
 from kerasarch.layers import DenseBlock, TransitionLayer
 from kerasarch.layers.conv import BN_EPSILON, BN_MOMENTUM, he_normal
-from kerasarch.models.base import ModelBuilder
-from kerasarch.registry import constructor, register_model
+from kerasarch.models.base import ImageModelBuilder
+from kerasarch.registry import export_constructors, image_contract, register_model
 
-__all__ = ["DenseNetVariant", "VARIANTS", "build_densenet",
-           "DenseNet121", "DenseNet161", "DenseNet169", "DenseNet201"]
+__all__ = ["DenseNetVariant", "VARIANTS", "build_densenet"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +39,7 @@ VARIANTS = (
     DenseNetVariant("densenet169", 32, (6, 12, 32, 32), 64),
     DenseNetVariant("densenet201", 32, (6, 12, 48, 32), 64),
 )
-DEFAULTS = dict(input_shape=(224, 224, 3), num_classes=1000, min_size=32)
+CONTRACT = image_contract((224, 224, 3), num_classes=1000, min_size=32)
 
 
 def build_densenet(variant, *, dense_drop_rate=0.0, **kwargs):
@@ -55,7 +54,7 @@ def build_densenet(variant, *, dense_drop_rate=0.0, **kwargs):
     after the final BN-ReLU).
     """
     v = variant
-    b = ModelBuilder(v.name, kwargs, family="densenet", head_name="classifier", **DEFAULTS)
+    b = ImageModelBuilder(v.name, kwargs, contract=CONTRACT, family="densenet", head_name="classifier")
     with b.policy():
         x = keras.layers.ZeroPadding2D(3, name="conv0_pad")(b.inputs)
         x = keras.layers.Conv2D(v.num_init_features, 7, strides=2, use_bias=False,
@@ -80,10 +79,12 @@ def build_densenet(variant, *, dense_drop_rate=0.0, **kwargs):
         return b.finish(x)
 
 
-for _v in VARIANTS:
-    register_model(_v.name, build_densenet, _v, family="densenet", **DEFAULTS)
+# Test tiers (tests/tiers.py): the TensorFlow contract only; its layers are round-tripped on JAX
+# (minutes of JAX compilation for the whole net).
+TAGS = {"densenet121": ("ci",)}
 
-DenseNet121 = constructor("densenet121", "DenseNet121")
-DenseNet161 = constructor("densenet161", "DenseNet161")
-DenseNet169 = constructor("densenet169", "DenseNet169")
-DenseNet201 = constructor("densenet201", "DenseNet201")
+for _v in VARIANTS:
+    register_model(_v.name, build_densenet, _v, family="densenet", contract=CONTRACT,
+                   tags=TAGS.get(_v.name, ()))
+
+__all__ += export_constructors(globals(), "densenet")

@@ -37,11 +37,10 @@ import math
 
 from kerasarch.layers import ConvBNAct, FusedMBConv, MBConv
 from kerasarch.layers.mobile import make_divisible
-from kerasarch.models.base import ModelBuilder
-from kerasarch.registry import constructor, register_model
+from kerasarch.models.base import ImageModelBuilder
+from kerasarch.registry import export_constructors, image_contract, register_model
 
-__all__ = ["EfficientNetVariant", "VARIANTS", "B0_STAGES", "V2_STAGES", "build_efficientnet",
-           *[f"EfficientNetB{i}" for i in range(8)], "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L"]
+__all__ = ["EfficientNetVariant", "VARIANTS", "B0_STAGES", "V2_STAGES", "build_efficientnet"]
 
 # (block, expand, kernel, stride, in, out, repeats)
 B0_STAGES = (
@@ -86,8 +85,8 @@ VARIANTS = (
 )
 
 
-def _defaults(v):
-    return dict(input_shape=(v.resolution, v.resolution, 3), num_classes=1000, min_size=32)
+def _contract(v):
+    return image_contract(input_shape=(v.resolution, v.resolution, 3), num_classes=1000, min_size=32)
 
 
 def build_efficientnet(variant, *, drop_rate=None, **kwargs):
@@ -103,8 +102,8 @@ def build_efficientnet(variant, *, drop_rate=None, **kwargs):
     """
     v = variant
     drop_rate = v.dropout if drop_rate is None else drop_rate
-    b = ModelBuilder(v.name, dict(kwargs, drop_rate=drop_rate), family="efficientnet", head_name="classifier",
-                     **_defaults(v))
+    b = ImageModelBuilder(v.name, dict(kwargs, drop_rate=drop_rate), contract=_contract(v),
+                          family="efficientnet", head_name="classifier")
     bn = dict(bn_epsilon=v.bn_epsilon)
 
     def width(c):
@@ -123,7 +122,7 @@ def build_efficientnet(variant, *, drop_rate=None, **kwargs):
                 if strides == 2:
                     b.add_feature(x, f"stage{s - 1}" if s > 1 else "stem", reduction)
                     reduction *= 2
-                rate = b.drop_path_rate * index / total
+                rate = b.drop_path_at(index, total)
                 name = f"stage{s}_block{i + 1}"
                 if kind == "fused":
                     x = FusedMBConv(width(out), expand, kernel, strides, drop_path_rate=rate, name=name, **bn)(x)
@@ -136,17 +135,11 @@ def build_efficientnet(variant, *, drop_rate=None, **kwargs):
         return b.finish(x)
 
 
-for _v in VARIANTS:
-    register_model(_v.name, build_efficientnet, _v, family="efficientnet", **_defaults(_v))
+# Test tiers (tests/tiers.py): V2-S reaches FusedMBConv; B0 compiles MBConv's drop path and SE under XLA.
+TAGS = {"efficientnet_b0": ("ci_xla", "ci_onnx"), "efficientnet_v2_s": ("ci",)}
 
-EfficientNetB0 = constructor("efficientnet_b0", "EfficientNetB0")
-EfficientNetB1 = constructor("efficientnet_b1", "EfficientNetB1")
-EfficientNetB2 = constructor("efficientnet_b2", "EfficientNetB2")
-EfficientNetB3 = constructor("efficientnet_b3", "EfficientNetB3")
-EfficientNetB4 = constructor("efficientnet_b4", "EfficientNetB4")
-EfficientNetB5 = constructor("efficientnet_b5", "EfficientNetB5")
-EfficientNetB6 = constructor("efficientnet_b6", "EfficientNetB6")
-EfficientNetB7 = constructor("efficientnet_b7", "EfficientNetB7")
-EfficientNetV2S = constructor("efficientnet_v2_s", "EfficientNetV2S")
-EfficientNetV2M = constructor("efficientnet_v2_m", "EfficientNetV2M")
-EfficientNetV2L = constructor("efficientnet_v2_l", "EfficientNetV2L")
+for _v in VARIANTS:
+    register_model(_v.name, build_efficientnet, _v, family="efficientnet", contract=_contract(_v),
+                   tags=TAGS.get(_v.name, ()))
+
+__all__ += export_constructors(globals(), "efficientnet")

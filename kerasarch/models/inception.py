@@ -17,10 +17,10 @@ import keras
 
 from kerasarch.layers import ConvBNAct, InceptionAux, InceptionModule, InceptionV3Block, TorchPool2D
 from kerasarch.layers.inception import INCEPTION_BN_EPSILON
-from kerasarch.models.base import ModelBuilder
-from kerasarch.registry import constructor, register_model
+from kerasarch.models.base import ImageModelBuilder
+from kerasarch.registry import export_constructors, image_contract, register_model
 
-__all__ = ["GOOGLENET_MODULES", "build_googlenet", "build_inception_v3", "GoogLeNet", "InceptionV3"]
+__all__ = ["GOOGLENET_MODULES", "build_googlenet", "build_inception_v3"]
 
 # name: (in, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj) as in the paper's Table 1.
 GOOGLENET_MODULES = {
@@ -63,8 +63,9 @@ def build_googlenet(variant, *, aux_logits=False, third_kernel_size=3, drop_rate
 
     Feature levels: conv2 (reduction 4... after the stem pools), 3b, 4e, 5b.
     """
-    b = ModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), family="inception", head_name="fc",
-                     **GOOGLENET_DEFAULTS)
+    b = ImageModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), contract=GOOGLENET_CONTRACT,
+                          family="inception",
+                          head_name="fc")
     _check_aux(b, aux_logits)
     b.arch_extra = {"aux_logits": bool(aux_logits)}
     unit = dict(bn_epsilon=INCEPTION_BN_EPSILON)
@@ -110,9 +111,8 @@ def build_inception_v3(variant, *, aux_logits=False, drop_rate=0.5, **kwargs):
     (reduction 4 nominal; "valid" convolutions make maps a little smaller), Mixed_5d,
     Mixed_6e, Mixed_7c.
     """
-    defaults = dict(INCEPTION_V3_DEFAULTS, min_size=299 if aux_logits else 75)
-    b = ModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), family="inception", head_name="fc",
-                     **defaults)
+    b = ImageModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), contract=INCEPTION_V3_CONTRACT,
+                          family="inception", head_name="fc", min_size=299 if aux_logits else 75)
     _check_aux(b, aux_logits)
     b.arch_extra = {"aux_logits": bool(aux_logits)}
     unit = dict(bn_epsilon=INCEPTION_BN_EPSILON)
@@ -142,13 +142,12 @@ def build_inception_v3(variant, *, aux_logits=False, drop_rate=0.5, **kwargs):
         return b.finish(x, head=(lambda x: [b.head(x), *aux]) if aux else None)
 
 
-GOOGLENET_DEFAULTS = dict(input_shape=(224, 224, 3), num_classes=1000, min_size=32)
-INCEPTION_V3_DEFAULTS = dict(input_shape=(299, 299, 3), num_classes=1000, min_size=75)
+GOOGLENET_CONTRACT = image_contract((224, 224, 3), num_classes=1000, min_size=32)
+INCEPTION_V3_CONTRACT = image_contract((299, 299, 3), num_classes=1000, min_size=75)
 
 register_model("googlenet", build_googlenet, InceptionVariant("googlenet"), family="inception",
-               **GOOGLENET_DEFAULTS)
+               contract=GOOGLENET_CONTRACT, tags=("ci_onnx",))
 register_model("inception_v3", build_inception_v3, InceptionVariant("inception_v3"), family="inception",
-               **INCEPTION_V3_DEFAULTS)
+               contract=INCEPTION_V3_CONTRACT, tags=("ci",))
 
-GoogLeNet = constructor("googlenet", "GoogLeNet")
-InceptionV3 = constructor("inception_v3", "InceptionV3")
+__all__ += export_constructors(globals(), "inception")

@@ -14,15 +14,12 @@ rounded to multiples of 8 (V2/V3) as the references do.
 
 import dataclasses
 
-import keras
-
 from kerasarch.layers import ConvBNAct, DepthwiseSeparableConv, InvertedResidual
 from kerasarch.layers.mobile import make_divisible
-from kerasarch.models.base import ModelBuilder
-from kerasarch.registry import constructor, register_model
+from kerasarch.models.base import ImageModelBuilder
+from kerasarch.registry import export_constructors, image_contract, register_model
 
-__all__ = ["MobileNetVariant", "VARIANTS", "build_mobilenet_v1", "build_mobilenet_v2", "build_mobilenet_v3",
-           "MobileNetV1", "MobileNetV2", "MobileNetV3Large", "MobileNetV3Small"]
+__all__ = ["MobileNetVariant", "VARIANTS", "build_mobilenet_v1", "build_mobilenet_v2", "build_mobilenet_v3"]
 
 # (channels, stride) of the 13 depthwise-separable units.
 V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
@@ -64,7 +61,7 @@ VARIANTS = (
     MobileNetVariant("mobilenet_v3_large", 3, V3_LARGE, 1280),
     MobileNetVariant("mobilenet_v3_small", 3, V3_SMALL, 1024),
 )
-DEFAULTS = dict(input_shape=(224, 224, 3), num_classes=1000, min_size=32)
+CONTRACT = image_contract((224, 224, 3), num_classes=1000, min_size=32)
 
 
 def _check_alpha(name, alpha):
@@ -83,8 +80,8 @@ def build_mobilenet_v1(variant, *, alpha=1.0, drop_rate=1e-3, **kwargs):
     Feature levels: the outputs at reductions 2, 4, 8, 16, 32.
     """
     _check_alpha(variant.name, alpha)
-    b = ModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), family="mobilenet", head_name="classifier",
-                     **DEFAULTS)
+    b = ImageModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), contract=CONTRACT,
+                          family="mobilenet", head_name="classifier")
     b.arch_extra = {"alpha": alpha}
     with b.policy():
         x = ConvBNAct(int(32 * alpha), 3, strides=2, activation="relu6", name="stem")(b.inputs)
@@ -110,8 +107,8 @@ def build_mobilenet_v2(variant, *, alpha=1.0, drop_rate=0.2, **kwargs):
     Feature levels: the outputs at reductions 2, 4, 8, 16, 32 (the last after the 1x1 conv).
     """
     _check_alpha(variant.name, alpha)
-    b = ModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), family="mobilenet", head_name="classifier",
-                     **DEFAULTS)
+    b = ImageModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), contract=CONTRACT,
+                          family="mobilenet", head_name="classifier")
     b.arch_extra = {"alpha": alpha}
     total = sum(n for _, _, n, _ in variant.blocks)
     with b.policy():
@@ -126,7 +123,7 @@ def build_mobilenet_v2(variant, *, alpha=1.0, drop_rate=0.2, **kwargs):
                     b.add_feature(x, f"block{index}" if index else "stem", reduction)
                     reduction *= 2
                 x = InvertedResidual(out, int(round(channels * t)), 3, stride, activation="relu6",
-                                     drop_path_rate=b.drop_path_rate * index / total, name=f"block{index + 1}")(x)
+                                     drop_path_rate=b.drop_path_at(index, total), name=f"block{index + 1}")(x)
                 channels, index = out, index + 1
         x = ConvBNAct(make_divisible(variant.last_channel * max(1.0, alpha)), 1, activation="relu6",
                       name="conv_last")(x)
@@ -147,8 +144,8 @@ def build_mobilenet_v3(variant, *, alpha=1.0, drop_rate=0.2, **kwargs):
     reductions 2, 4, 8, 16, 32 (the last after the 1x1 conv).
     """
     _check_alpha(variant.name, alpha)
-    b = ModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), family="mobilenet", head_name="classifier",
-                     **DEFAULTS)
+    b = ImageModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), contract=CONTRACT,
+                          family="mobilenet", head_name="classifier")
     b.arch_extra = {"alpha": alpha}
     total = len(variant.blocks)
     with b.policy():
@@ -161,26 +158,21 @@ def build_mobilenet_v3(variant, *, alpha=1.0, drop_rate=0.2, **kwargs):
             expanded = make_divisible(expanded * alpha)
             x = InvertedResidual(make_divisible(out * alpha), expanded, k, stride, activation=act,
                                  se_filters=make_divisible(expanded // 4) if se else 0, se_gate="hard_sigmoid",
-                                 drop_path_rate=b.drop_path_rate * i / total, name=f"block{i + 1}", **V3_BN)(x)
+                                 drop_path_rate=b.drop_path_at(i, total), name=f"block{i + 1}", **V3_BN)(x)
         last_conv = 6 * make_divisible(variant.blocks[-1][2] * alpha)
         x = ConvBNAct(last_conv, 1, activation="hard_swish", name="conv_last", **V3_BN)(x)
         b.add_feature(x, "conv_last", reduction)
-
-        def head(x):
-            x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-            x = keras.layers.Dense(variant.last_channel, activation="hard_swish", name="pre_logits")(x)
-            if b.drop_rate:
-                x = keras.layers.Dropout(b.drop_rate, name="head_drop")(x)
-            return b.classifier(x)
-
-        return b.finish(x, head=head)
+        return b.finish(x, head=lambda x: b.head(x, hidden=variant.last_channel, hidden_activation="hard_swish"))
 
 
 _BUILDERS = {1: build_mobilenet_v1, 2: build_mobilenet_v2, 3: build_mobilenet_v3}
-for _v in VARIANTS:
-    register_model(_v.name, _BUILDERS[_v.version], _v, family="mobilenet", **DEFAULTS)
+# Test tiers (tests/tiers.py): each version has its own builder and block (depthwise-separable,
+# inverted residual without and with squeeze-excite and hard-swish).
+TAGS = {"mobilenet_v1": ("ci", "ci_xla"), "mobilenet_v2": ("ci", "ci_onnx"), "mobilenet_v3_large": ("ci_onnx",),
+        "mobilenet_v3_small": ("ci_xla",)}
 
-MobileNetV1 = constructor("mobilenet_v1", "MobileNetV1")
-MobileNetV2 = constructor("mobilenet_v2", "MobileNetV2")
-MobileNetV3Large = constructor("mobilenet_v3_large", "MobileNetV3Large")
-MobileNetV3Small = constructor("mobilenet_v3_small", "MobileNetV3Small")
+for _v in VARIANTS:
+    register_model(_v.name, _BUILDERS[_v.version], _v, family="mobilenet", contract=CONTRACT,
+                   tags=TAGS.get(_v.name, ()))
+
+__all__ += export_constructors(globals(), "mobilenet")

@@ -15,10 +15,10 @@ import dataclasses
 import keras
 
 from kerasarch.layers import ConvBNAct, Res2NetBlock
-from kerasarch.models.base import ModelBuilder
-from kerasarch.registry import constructor, register_model
+from kerasarch.models.base import ImageModelBuilder
+from kerasarch.registry import export_constructors, image_contract, register_model
 
-__all__ = ["Res2NetVariant", "VARIANTS", "build_res2net", "Res2Net50_26w_4s"]
+__all__ = ["Res2NetVariant", "VARIANTS", "build_res2net"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Res2NetVariant:
 
 
 VARIANTS = (Res2NetVariant("res2net50_26w_4s", (3, 4, 6, 3), 26, 4),)
-DEFAULTS = dict(input_shape=(224, 224, 3), num_classes=1000, min_size=32)
+CONTRACT = image_contract((224, 224, 3), num_classes=1000, min_size=32)
 
 
 def build_res2net(variant, *, zero_init_residual=False, **kwargs):
@@ -44,7 +44,7 @@ def build_res2net(variant, *, zero_init_residual=False, **kwargs):
     Feature levels: the stem, then each stage (reductions 2, 4, 8, 16, 32).
     """
     v = variant
-    b = ModelBuilder(v.name, kwargs, family="res2net", head_name="fc", **DEFAULTS)
+    b = ImageModelBuilder(v.name, kwargs, contract=CONTRACT, family="res2net", head_name="fc")
     total, index = sum(v.depths), 0
     with b.policy():
         x = ConvBNAct(64, 7, strides=2, name="stem")(b.inputs)
@@ -57,7 +57,7 @@ def build_res2net(variant, *, zero_init_residual=False, **kwargs):
                 x = Res2NetBlock(64 * 2 ** (stage - 1), v.base_width, v.scale,
                                  strides=2 if stage > 1 and i == 0 else 1, groups=v.groups,
                                  zero_init_last=zero_init_residual,
-                                 drop_path_rate=b.drop_path_rate * index / max(total - 1, 1),
+                                 drop_path_rate=b.drop_path_at(index, total),
                                  name=f"stage{stage}_block{i + 1}")(x)
                 index += 1
             reduction *= 2 if stage > 1 else 1
@@ -65,7 +65,11 @@ def build_res2net(variant, *, zero_init_residual=False, **kwargs):
         return b.finish(x)
 
 
-for _v in VARIANTS:
-    register_model(_v.name, build_res2net, _v, family="res2net", **DEFAULTS)
+# Test tiers (tests/tiers.py): the TensorFlow contract only; Res2NetBlock is round-tripped on JAX.
+TAGS = {"res2net50_26w_4s": ("ci",)}
 
-Res2Net50_26w_4s = constructor("res2net50_26w_4s", "Res2Net50_26w_4s")
+for _v in VARIANTS:
+    register_model(_v.name, build_res2net, _v, family="res2net", contract=CONTRACT,
+                   tags=TAGS.get(_v.name, ()))
+
+__all__ += export_constructors(globals(), "res2net")

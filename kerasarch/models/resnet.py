@@ -31,16 +31,10 @@ import dataclasses
 import keras
 
 from kerasarch.layers import ConvBNAct, ResidualBlock
-from kerasarch.models.base import ModelBuilder
-from kerasarch.registry import constructor, register_model
+from kerasarch.models.base import ImageModelBuilder
+from kerasarch.registry import export_constructors, image_contract, register_model
 
-__all__ = [
-    "ResNetVariant", "VARIANTS", "build_resnet",
-    "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152",
-    "ResNeXt50_32x4d", "ResNeXt101_32x8d", "ResNeXt101_64x4d", "WideResNet50_2", "WideResNet101_2",
-    "ResNet20", "ResNet32", "ResNet44", "ResNet56", "ResNet110",
-    "Plain20", "Plain32", "Plain44", "Plain56", "Plain110",
-]
+__all__ = ["ResNetVariant", "VARIANTS", "build_resnet"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,11 +77,11 @@ VARIANTS = (
 )
 
 
-def _defaults(v):
-    """The variant's default input, classes and smallest input (its total downsampling)."""
+def _contract(v):
+    """The variant's contract: default input, classes and smallest input (its total downsampling)."""
     if v.cifar:
-        return dict(input_shape=(32, 32, 3), num_classes=10, min_size=2 ** (len(v.depths) - 1))
-    return dict(input_shape=(224, 224, 3), num_classes=1000, min_size=32)
+        return image_contract(input_shape=(32, 32, 3), num_classes=10, min_size=2 ** (len(v.depths) - 1))
+    return image_contract(input_shape=(224, 224, 3), num_classes=1000, min_size=32)
 
 
 def build_resnet(variant, *, zero_init_residual=False, **kwargs):
@@ -103,7 +97,7 @@ def build_resnet(variant, *, zero_init_residual=False, **kwargs):
     32 for the ImageNet nets and 1, 1, 2, 4 for the CIFAR nets.
     """
     v = variant
-    b = ModelBuilder(v.name, kwargs, family="resnet", head_name="fc", **_defaults(v))
+    b = ImageModelBuilder(v.name, kwargs, contract=_contract(v), family="resnet", head_name="fc")
     with b.policy():
         if v.cifar:
             x = ConvBNAct(v.widths[0], 3, name="stem")(b.inputs)
@@ -129,7 +123,7 @@ def build_resnet(variant, *, zero_init_residual=False, **kwargs):
                     shortcut="zero_pad" if v.cifar else "projection",
                     use_shortcut=v.use_shortcut,
                     zero_init_last=zero_init_residual,
-                    drop_path_rate=b.drop_path_rate * block_index / max(total_blocks - 1, 1),
+                    drop_path_rate=b.drop_path_at(block_index, total_blocks),
                     name=f"stage{stage}_block{i + 1}",
                 )(x)
                 block_index += 1
@@ -138,26 +132,14 @@ def build_resnet(variant, *, zero_init_residual=False, **kwargs):
         return b.finish(x)
 
 
-for _v in VARIANTS:
-    register_model(_v.name, build_resnet, _v, family="resnet", **_defaults(_v))
+# Test tiers beyond the smallest of the family (tests/tiers.py): the bottleneck block and ImageNet stem
+# (resnet50), grouped convolution (resnext50), blocks without shortcuts (plain20); resnet20 is the
+# main job's model (it ties with plain20 for the smallest).
+TAGS = {"resnet20": ("ci", "ci_jax", "ci_xla", "ci_onnx"), "resnet18": ("ci_onnx",), "resnet50": ("ci",),
+        "resnext50_32x4d": ("ci", "ci_jax", "ci_xla", "ci_onnx"), "plain20": ("ci",)}
 
-ResNet18 = constructor("resnet18", "ResNet18")
-ResNet34 = constructor("resnet34", "ResNet34")
-ResNet50 = constructor("resnet50", "ResNet50")
-ResNet101 = constructor("resnet101", "ResNet101")
-ResNet152 = constructor("resnet152", "ResNet152")
-ResNeXt50_32x4d = constructor("resnext50_32x4d", "ResNeXt50_32x4d")
-ResNeXt101_32x8d = constructor("resnext101_32x8d", "ResNeXt101_32x8d")
-ResNeXt101_64x4d = constructor("resnext101_64x4d", "ResNeXt101_64x4d")
-WideResNet50_2 = constructor("wide_resnet50_2", "WideResNet50_2")
-WideResNet101_2 = constructor("wide_resnet101_2", "WideResNet101_2")
-ResNet20 = constructor("resnet20", "ResNet20")
-ResNet32 = constructor("resnet32", "ResNet32")
-ResNet44 = constructor("resnet44", "ResNet44")
-ResNet56 = constructor("resnet56", "ResNet56")
-ResNet110 = constructor("resnet110", "ResNet110")
-Plain20 = constructor("plain20", "Plain20")
-Plain32 = constructor("plain32", "Plain32")
-Plain44 = constructor("plain44", "Plain44")
-Plain56 = constructor("plain56", "Plain56")
-Plain110 = constructor("plain110", "Plain110")
+for _v in VARIANTS:
+    register_model(_v.name, build_resnet, _v, family="resnet", contract=_contract(_v),
+                   tags=TAGS.get(_v.name, ()))
+
+__all__ += export_constructors(globals(), "resnet")

@@ -17,14 +17,11 @@ flattens (C, H, W), Keras (H, W, C).
 
 import dataclasses
 
-import keras
+from kerasarch.layers import VGGBlock
+from kerasarch.models.base import ImageModelBuilder
+from kerasarch.registry import export_constructors, image_contract, register_model
 
-from kerasarch.layers import AdaptiveAvgPool2D, VGGBlock
-from kerasarch.models.base import ModelBuilder
-from kerasarch.registry import constructor, register_model
-
-__all__ = ["VGGVariant", "VARIANTS", "CONV_ARCH", "build_vgg",
-           "VGG11", "VGG13", "VGG16", "VGG19", "VGG11_BN", "VGG13_BN", "VGG16_BN", "VGG19_BN"]
+__all__ = ["VGGVariant", "VARIANTS", "CONV_ARCH", "build_vgg"]
 
 CONV_ARCH = {
     11: ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512)),
@@ -45,7 +42,7 @@ VARIANTS = tuple(
     VGGVariant(f"vgg{depth}{'_bn' if bn else ''}", arch, bn)
     for bn in (False, True) for depth, arch in CONV_ARCH.items()
 )
-DEFAULTS = dict(input_shape=(224, 224, 3), num_classes=1000, min_size=32)
+CONTRACT = image_contract((224, 224, 3), num_classes=1000, min_size=32)
 
 
 def build_vgg(variant, *, conv_arch=None, width_divisor=1, fc_units=4096, drop_rate=0.5, **kwargs):
@@ -68,35 +65,23 @@ def build_vgg(variant, *, conv_arch=None, width_divisor=1, fc_units=4096, drop_r
     if not isinstance(width_divisor, int) or width_divisor < 1 or any(c // width_divisor < 1 for _, c in arch):
         raise ValueError(f"{variant.name}: width_divisor must be a positive integer that leaves every block "
                          f"at least one channel, got {width_divisor!r}.")
-    defaults = dict(DEFAULTS, min_size=2 ** len(arch))
-    b = ModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), family="vgg", head_name="fc3", **defaults)
+    b = ImageModelBuilder(variant.name, dict(kwargs, drop_rate=drop_rate), contract=CONTRACT,
+                          family="vgg", head_name="fc3",
+                          min_size=2 ** len(arch))
     b.arch_extra = {"conv_arch": [list(p) for p in arch], "width_divisor": width_divisor}
     with b.policy():
         x = b.inputs
         for i, (num_convs, channels) in enumerate(arch, start=1):
             x = VGGBlock(num_convs, channels // width_divisor, batch_norm=variant.batch_norm, name=f"block{i}")(x)
             b.add_feature(x, f"block{i}", 2 ** i)
+        return b.finish(x, head=lambda x: b.dense_head(x, 7, fc_units, "fc", dropout_first=False))
 
-        def head(x):
-            x = AdaptiveAvgPool2D(7, name="avg_pool")(x)
-            x = keras.layers.Flatten(name="flatten")(x)
-            for i in (1, 2):
-                x = keras.layers.Dense(fc_units, activation="relu", name=f"fc{i}")(x)
-                if b.drop_rate:
-                    x = keras.layers.Dropout(b.drop_rate, name=f"drop{i}")(x)
-            return b.classifier(x)
 
-        return b.finish(x, head=head)
-
+# Test tiers (tests/tiers.py): vgg11_bn adds BatchNorm to the smallest, vgg11.
+TAGS = {"vgg11_bn": ("ci",)}
 
 for _v in VARIANTS:
-    register_model(_v.name, build_vgg, _v, family="vgg", **DEFAULTS)
+    register_model(_v.name, build_vgg, _v, family="vgg", contract=CONTRACT,
+                   tags=TAGS.get(_v.name, ()))
 
-VGG11 = constructor("vgg11", "VGG11")
-VGG13 = constructor("vgg13", "VGG13")
-VGG16 = constructor("vgg16", "VGG16")
-VGG19 = constructor("vgg19", "VGG19")
-VGG11_BN = constructor("vgg11_bn", "VGG11_BN")
-VGG13_BN = constructor("vgg13_bn", "VGG13_BN")
-VGG16_BN = constructor("vgg16_bn", "VGG16_BN")
-VGG19_BN = constructor("vgg19_bn", "VGG19_BN")
+__all__ += export_constructors(globals(), "vgg")

@@ -21,13 +21,12 @@ import dataclasses
 
 import keras
 
-from kerasarch.layers.embedding import ClassToken, PatchEmbedding, PositionEmbedding, TakeToken, TokensToGrid
+from kerasarch.layers.embedding import ClassToken, PatchEmbedding, PositionEmbedding, TokensToGrid
 from kerasarch.layers.transformer import TransformerEncoderLayer
-from kerasarch.models.base import ModelBuilder
-from kerasarch.registry import constructor, register_model
+from kerasarch.models.base import ImageModelBuilder, token_pooling_arg
+from kerasarch.registry import export_constructors, image_contract, register_model
 
-__all__ = ["ViTVariant", "VARIANTS", "build_vit",
-           "ViTTi16", "ViTS16", "ViTB16", "ViTB32", "ViTL16", "ViTL32", "ViTCifar"]
+__all__ = ["ViTVariant", "VARIANTS", "build_vit"]
 
 LN_EPSILON = 1e-6
 
@@ -55,12 +54,8 @@ VARIANTS = (
 )
 
 
-def _defaults(v):
-    return dict(input_shape=(v.input_size, v.input_size, 3), num_classes=v.num_classes, min_size=v.patch_size)
-
-
-def _dense_init():
-    return keras.initializers.TruncatedNormal(stddev=0.02)
+def _contract(v):
+    return image_contract(input_shape=(v.input_size, v.input_size, 3), num_classes=v.num_classes, min_size=v.patch_size)
 
 
 def build_vit(variant, *, token_pooling="cls", representation_size=None, dropout=0.0, attention_dropout=0.0,
@@ -69,8 +64,9 @@ def build_vit(variant, *, token_pooling="cls", representation_size=None, dropout
 
     Args:
         token_pooling: "cls" (the class token's output feeds the head, as the paper and
-            torchvision) or "gap" (no class token; the head reads the mean of the patch
-            tokens, the paper's alternative, then a LayerNorm: timm's ``fc_norm``).
+            torchvision) or "avg" (no class token; the head reads the mean of the patch
+            tokens, the paper's "GAP" alternative, then a LayerNorm: timm's ``fc_norm``;
+            "gap" is accepted too).
         representation_size: if set, a dense layer of this width with tanh before the
             head (the paper's pre-logits layer for ImageNet-21k pre-training).
         dropout: dropout in the encoder layers' residual branches and after the
@@ -90,10 +86,8 @@ def build_vit(variant, *, token_pooling="cls", representation_size=None, dropout
     patch-token map, so ``pooling="avg"`` / ``"max"`` work as for the CNNs.
     """
     v = variant
-    if token_pooling not in ("cls", "gap"):
-        raise ValueError(f"{v.name}: token_pooling must be 'cls' (class token) or 'gap' (mean of patch "
-                         f"tokens), got {token_pooling!r}.")
-    b = ModelBuilder(v.name, kwargs, family="vit", head_name="head", **_defaults(v))
+    token_pooling = token_pooling_arg(v.name, token_pooling)
+    b = ImageModelBuilder(v.name, kwargs, contract=_contract(v), family="vit", head_name="head")
     height, width = b.input_shape[:2]
     if height is None or width is None:
         raise ValueError(
@@ -122,7 +116,7 @@ def build_vit(variant, *, token_pooling="cls", representation_size=None, dropout
             x = TransformerEncoderLayer(
                 v.num_heads, mlp_dim=v.mlp_dim, dropout=dropout, attention_dropout=attention_dropout,
                 activation="gelu", norm_first=True, norm_epsilon=LN_EPSILON,
-                drop_path_rate=b.drop_path_rate * i / max(v.depth - 1, 1), layer_scale_init=layer_scale_init,
+                drop_path_rate=b.drop_path_at(i, v.depth), layer_scale_init=layer_scale_init,
                 name=f"encoder_layer{i + 1}")(x)
             if b.features_only:
                 b.add_feature(TokensToGrid(grid, prefix, name=f"encoder_layer{i + 1}_grid")(x),
@@ -136,30 +130,16 @@ def build_vit(variant, *, token_pooling="cls", representation_size=None, dropout
         if not b.include_top:
             # The patch tokens as a map, for pooling="avg"/"max" or dense prediction.
             return b.finish(TokensToGrid(grid, prefix, name="patch_tokens")(x))
+        # "avg" reads the mean of the patch tokens, then a LayerNorm (timm's fc_norm).
+        return b.finish(x, head=lambda t: b.token_head(t, token_pooling, norm=LN_EPSILON,
+                                                       pre_logits=representation_size))
 
-        def head(t):
-            if token_pooling == "cls":
-                t = TakeToken(0, name="cls")(t)
-            else:
-                t = keras.layers.GlobalAveragePooling1D(name="avg_pool")(t)
-                t = keras.layers.LayerNormalization(epsilon=LN_EPSILON, name="fc_norm")(t)
-            if representation_size:
-                t = keras.layers.Dense(representation_size, activation="tanh", kernel_initializer=_dense_init(),
-                                       name="pre_logits")(t)
-            if b.drop_rate:
-                t = keras.layers.Dropout(b.drop_rate, name="head_drop")(t)
-            return b.classifier(t)
 
-        return b.finish(x, head=head)
-
+# Test tiers (tests/tiers.py): attention and tokens on every backend, at 32x32.
+TAGS = {"vit_cifar": ("ci_jax", "ci_xla", "ci_onnx")}
 
 for _v in VARIANTS:
-    register_model(_v.name, build_vit, _v, family="vit", **_defaults(_v))
+    register_model(_v.name, build_vit, _v, family="vit", contract=_contract(_v),
+                   tags=TAGS.get(_v.name, ()))
 
-ViTTi16 = constructor("vit_ti16", "ViTTi16")
-ViTS16 = constructor("vit_s16", "ViTS16")
-ViTB16 = constructor("vit_b16", "ViTB16")
-ViTB32 = constructor("vit_b32", "ViTB32")
-ViTL16 = constructor("vit_l16", "ViTL16")
-ViTL32 = constructor("vit_l32", "ViTL32")
-ViTCifar = constructor("vit_cifar", "ViTCifar")
+__all__ += export_constructors(globals(), "vit")

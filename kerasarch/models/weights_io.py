@@ -11,6 +11,8 @@ import zipfile
 
 import h5py
 
+from kerasarch._keras_compat import child_layers, own_variables
+
 __all__ = ["check_compatible", "file_variable_shapes", "file_variables", "model_layers", "model_variable_shapes"]
 
 
@@ -62,9 +64,9 @@ def model_layers(model):
 
     def visit(layer, prefix):
         path = prefix + layer.name
-        if list(layer._trainable_variables) + list(layer._non_trainable_variables):
+        if own_variables(layer):
             out[path] = layer
-        for sub in layer._layers:
+        for sub in child_layers(layer):
             visit(sub, path + "/")
 
     for layer in model.layers:
@@ -74,8 +76,7 @@ def model_layers(model):
 
 def model_variable_shapes(model):
     """The same map for a built model, in Keras's save order of variables."""
-    return {path: [tuple(v.shape) for v in list(layer._trainable_variables) + list(layer._non_trainable_variables)]
-            for path, layer in model_layers(model).items()}
+    return {path: [tuple(v.shape) for v in own_variables(layer)] for path, layer in model_layers(model).items()}
 
 
 def check_compatible(model, path):
