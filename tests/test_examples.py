@@ -27,7 +27,7 @@ def test_main_job_quick_trains_checkpoints_tests_and_exports(tmp_path):
     assert os.path.isfile(os.path.join(out, "serving", "models.config"))
     assert os.path.isfile(summary["onnx"])
     for key in ("saved_model_parity", "onnx_parity"):
-        assert summary[key]["checked_images"] == 256
+        assert summary[key]["checked_inputs"] == 256
         assert summary[key]["max_diff"] <= 1e-4
         # A bfloat16-trained model (CPUs with bfloat16 arithmetic) is exported as float32: rounding only.
         assert summary[key].get("max_diff_vs_trained", 0.0) < 1e-2

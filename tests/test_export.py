@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import kerasarch
+import tiers
 from helpers import slow_unless
 from kerasarch.data import load_fashion_mnist
 from kerasarch.export import (MAX_OPSET, ExportError, Preprocessing, export, export_onnx, export_saved_model,
@@ -236,38 +237,43 @@ def _real_images(size, channels, n=8):
 
 
 def _tiny(name):
-    size = max(32, model_entry(name).min_size)
     keras.utils.set_random_seed(0)
-    return kerasarch.create_model(name, num_classes=7, input_shape=(size, size, 3)), size
+    spec = model_entry(name).contract.input
+    return kerasarch.create_model(name, num_classes=7, input_shape=spec.tiny_shape(3 if spec.kind == "image" else None))
 
 
-# The ONNX walk's CI tier: one model per block family, so every layer type's ops pass through
-# tf2onnx and onnxruntime in CI (grouped convolution, depthwise, squeeze-excite, hard-swish,
-# GELU, attention, concatenation, padding stems, ...); the other variants repeat those ops at
-# other widths and depths and run in `make test-all` (conversion time grows with depth: 20 s
-# for plain20, 4 minutes for plain110).
-ONNX_CI_TIER = {
-    "lenet5", "alexnet", "googlenet", "resnet20", "resnet18", "resnext50_32x4d", "mobilenet_v2",
-    "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vit_cifar",
-}
+def _real_inputs(model):
+    """Real Fashion-MNIST images for an image model, the contract's ids for a token model."""
+    contract = model.contract
+    if contract.input.kind == "image":
+        return _real_images(contract.input_shape[0], contract.input_shape[2])
+    return contract.sample_inputs(batch=8, seed=3)
 
 
-@pytest.mark.parametrize("name", slow_unless(MODELS, ONNX_CI_TIER))
+# The ONNX walk's CI tier (tests/tiers.py, `ci_onnx`): one model per block family, so every layer
+# type's ops pass through tf2onnx and onnxruntime in CI (grouped convolution, depthwise,
+# squeeze-excite, hard-swish, GELU, attention, masking, concatenation, padding stems, ...); the other
+# variants repeat those ops at other widths and depths and run in `make test-all` (conversion time
+# grows with depth: 20 s for plain20, 4 minutes for plain110).
+@pytest.mark.parametrize("name", slow_unless(MODELS, tiers.ONNX))
 def test_every_registered_model_exports_to_onnx_equal_to_keras(name, tmp_path):
     import onnxruntime as ort
 
-    model, size = _tiny(name)
+    model = _tiny(name)
     path = export_onnx(model, tmp_path / f"{name}.onnx", quiet_summary=True)
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     (inp,) = session.get_inputs()
-    assert inp.name == "images" and inp.shape[0] == "batch" and inp.shape[1:] == [size, size, 3]
-    x = _real_images(size, 3)
-    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"images": x})))
+    # The serving input is named and typed after the contract, with a dynamic batch.
+    assert inp.name == path.input_name == {"image": "images", "tokens": "tokens"}[model.contract.input.kind]
+    assert inp.shape[0] == "batch" and inp.type == f"tensor({'float' if path.input_dtype == 'float32' else 'int32'})"
+    assert inp.shape[1:] == [s if s is not None else "length" for s in model.contract.input_shape]
+    x = _real_inputs(model)
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {inp.name: x})))
     expected = model.predict(x, verbose=0)
     assert got["probabilities"].dtype == np.float32
     np.testing.assert_allclose(got["probabilities"], expected, atol=1e-4, rtol=0)
     np.testing.assert_allclose(got["probabilities"], _softmax(got["logits"]), atol=1e-6)
-    assert session.run(None, {"images": x[:1]})[0].shape[0] == 1  # the batch dimension is dynamic
+    assert session.run(None, {inp.name: x[:1]})[0].shape[0] == 1  # the batch dimension is dynamic
 
 
 def _softmax(z):
@@ -363,3 +369,43 @@ def test_cli_export_mistakes_are_one_line_errors(trained, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["export", str(tmp_path / "m.keras"), "--format", "tflite", "--out", "x"])
     assert exit_.value.code == 2 and re.search(r"invalid choice: 'tflite'", capsys.readouterr().err)
+
+
+SERVE_TOKENS_IN_FRESH_PROCESS = """
+import sys, numpy as np, tensorflow as tf
+path, ids, out = sys.argv[1:]
+served = tf.saved_model.load(path).signatures["serving_default"]
+result = served(tokens=tf.constant(np.load(ids)))
+np.savez(out, **{k: v.numpy() for k, v in result.items()})
+"""
+
+
+def test_a_token_model_serves_int32_ids_in_saved_model_and_onnx(tmp_path):
+    """The text classifier, registered like any model, exports with an int32 ``tokens`` input of
+    any length; the served probabilities equal Keras's at 1e-4, padding included."""
+    import onnxruntime as ort
+
+    keras.utils.set_random_seed(0)
+    model = kerasarch.create_model("transformer_text_tiny", vocab_size=500, max_length=64, num_classes=4)
+    path = export_saved_model(model, tmp_path / "serving", quiet_summary=True)
+    assert path.input_name == "tokens" and path.input_dtype == "int32" and path.parity["max_diff"] <= 1e-4
+    ids = model.contract.sample_inputs(batch=6, seed=5)  # the second row ends in padding
+    longer = np.concatenate([ids, np.zeros((6, 20), "int32")], axis=1)  # any length up to max_length
+    expected = model.predict(ids, verbose=0)
+    for batch in (ids, longer):
+        np.save(tmp_path / "ids.npy", batch)
+        _fresh_process(SERVE_TOKENS_IN_FRESH_PROCESS, path, tmp_path / "ids.npy", tmp_path / "out.npz")
+        np.testing.assert_allclose(np.load(tmp_path / "out.npz")["probabilities"], expected, atol=1e-4, rtol=0)
+    with open(os.path.join(path, "assets.extra", "kerasarch.json")) as f:
+        meta = json.load(f)
+    assert meta["input_kind"] == "tokens" and meta["contract"]["input"]["vocab_size"] == 500
+
+    onnx_path = export_onnx(model, tmp_path / "text.onnx", quiet_summary=True)
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type, i.shape) for i in session.get_inputs()] == [("tokens", "tensor(int32)", ["batch", "length"])]
+    for batch in (ids, longer):
+        got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"tokens": batch})))
+        np.testing.assert_allclose(got["probabilities"], expected, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="uint8=True serves raw image pixels"):
+        export_onnx(model, tmp_path / "u8.onnx", uint8=True)
+    assert not os.path.exists(tmp_path / "u8.onnx")

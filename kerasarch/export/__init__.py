@@ -5,12 +5,14 @@ compared with Keras before it appears at its path. TensorFlow is imported only w
 >>> kerasarch.export.export(model, "model.onnx", format="onnx", uint8=True)
 """
 
-from kerasarch.export._serving import ExportedPath, ExportError, Preprocessing, float32_model
+from kerasarch.export.serving import ExportedPath, ExportError, ServingModel
+from kerasarch.export.twin import float32_model
+from kerasarch.preprocessing import Preprocessing
 from kerasarch.export.onnx import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, NOT_EXPORTABLE, export_onnx
 from kerasarch.export.saved_model import export_saved_model, next_version, serving_instructions, write_models_config
 
 __all__ = ["export", "export_onnx", "export_saved_model", "next_version", "write_models_config",
-           "serving_instructions", "ExportError", "ExportedPath", "Preprocessing", "float32_model", "FORMATS",
+           "serving_instructions", "ExportError", "ExportedPath", "Preprocessing", "ServingModel", "float32_model", "FORMATS",
            "MIN_OPSET", "MAX_OPSET", "DEFAULT_OPSET", "NOT_EXPORTABLE"]
 
 FORMATS = ("saved_model", "onnx")

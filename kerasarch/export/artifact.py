@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from kerasarch.export._serving import Preprocessing
+from kerasarch.preprocessing import Preprocessing
 
 __all__ = ["Artifact", "load_artifact", "read_images"]
 
@@ -33,6 +33,10 @@ class Artifact:
         size = tuple(self.input_shape[1:3]) if self.input_shape and None not in self.input_shape[1:3] \
             else image.shape[:2]
         return np.asarray(self.preprocessing.apply(image[None], size), np.float32)
+
+    def run(self, batch):
+        """The artifact's outputs for one batch already in its input format (a dict of arrays)."""
+        return self._run(np.asarray(batch))
 
     def predict(self, images):
         """Outputs for a list of uint8 ``(H, W, C)`` images, one row each: a dict of arrays."""

@@ -2,7 +2,7 @@
 
 The ONNX graph has the same interface as the SavedModel's ``serving_default``: input
 ``images`` (float32 ``(batch, H, W, C)``, or raw ``uint8`` pixels of any size with
-``uint8=True``), outputs ``probabilities`` and ``logits`` for a classifier (``outputs``
+``uint8=True``) or ``tokens`` (int32 ``(batch, length)``), outputs ``probabilities`` and ``logits`` for a classifier (``outputs``
 otherwise), float32, with a dynamic batch dimension. A mixed-precision model is exported as
 its float32 twin. Metadata (``kerasarch`` key, JSON) carries the preprocessing and class names.
 """
@@ -14,7 +14,10 @@ import re
 import numpy as np
 
 from kerasarch._atomic import atomic_path
-from kerasarch.export._serving import ExportedPath, ExportError, ServingModel, human_size, parity_report, quiet
+from kerasarch.export._files import human_size
+from kerasarch.export._quiet import quiet
+from kerasarch.export.parity import parity_report
+from kerasarch.export.serving import ExportedPath, ExportError, ServingModel
 
 __all__ = ["export_onnx", "MIN_OPSET", "MAX_OPSET", "DEFAULT_OPSET", "NOT_EXPORTABLE"]
 
@@ -32,7 +35,7 @@ def export_onnx(model, path, *, opset=None, uint8=False, preprocessing=None, cla
     """Write ``model`` as an ONNX file at ``path`` and return the path.
 
     Args:
-        model: a built Keras model with one image input (TensorFlow backend).
+        model: a built Keras model with one input (images or tokens; TensorFlow backend).
         path: the ``.onnx`` file to write; an existing file is replaced only with ``overwrite=True``.
         opset: the ONNX opset, ``MIN_OPSET``..``MAX_OPSET`` (default ``DEFAULT_OPSET``).
         uint8: take raw uint8 pixels of any size, preprocessing and resize in the graph.
@@ -83,13 +86,13 @@ def export_onnx(model, path, *, opset=None, uint8=False, preprocessing=None, cla
             _check_ops(proto, model.name)
             _set_metadata(proto, serving, class_names)
             _save(proto, tmp)
-            report = parity_report(serving, _runner(tmp), check_data) if check else {}
+            report = parity_report(serving, _runner(tmp, serving.input_name), check_data) if check else {}
     if not quiet_summary:
         parity = f"; max |diff| vs Keras {report['max_diff']:.1e}" if report else ""
         if "max_diff_vs_trained" in report:
             parity += f" (vs the {serving.trained_policy} model: {report['max_diff_vs_trained']:.1e})"
-        print(f"ONNX {path} ({human_size(path)}, opset {opset}): images "
-              f"({'uint8' if uint8 else 'float32'}) -> {', '.join(serving.output_names)}{parity}")
+        print(f"ONNX {path} ({human_size(path)}, opset {opset}): {serving.input_name} "
+              f"({serving.input_dtype}) -> {', '.join(serving.output_names)}{parity}")
     return ExportedPath(path, report, serving)
 
 
@@ -120,7 +123,8 @@ def _convert(serving, opset, name):
     graph_def = _without_forced_xla(concrete.graph.as_graph_def(add_shapes=True))
     inputs = [t.name for t in concrete.inputs]
     outputs = [t.name for t in concrete.outputs]
-    renames = {inputs[0]: "images", **{t: key for t, key in zip(outputs, sorted(concrete.structured_outputs))}}
+    renames = {inputs[0]: serving.input_name,
+               **{t: key for t, key in zip(outputs, sorted(concrete.structured_outputs))}}
     try:
         proto, _ = tf2onnx.convert.from_graph_def(
             graph_def, input_names=inputs, output_names=outputs, opset=opset, tensors_to_rename=renames,
@@ -194,7 +198,8 @@ def _check_ops(proto, name):
 
 def _set_metadata(proto, serving, class_names):
     # tf2onnx names the unknown dimensions unk__N; name them for what they are.
-    names = ("batch", "height", "width") if serving.uint8 else ("batch",)
+    names = ("batch", "height", "width") if serving.uint8 else ("batch", "length") if serving.kind != "image" \
+        else ("batch",)
     for value in list(proto.graph.input) + list(proto.graph.output):
         for dim, name in zip(value.type.tensor_type.shape.dim, names):
             if not dim.HasField("dim_value"):
@@ -213,7 +218,7 @@ def _save(proto, path):
     onnx.save_model(proto, path)
 
 
-def _runner(path):
+def _runner(path, input_name):
     import onnxruntime as ort
 
     try:
@@ -222,15 +227,4 @@ def _runner(path):
         raise ExportError(f"onnxruntime cannot load the converted graph ({str(err)[:300]}); no file was written.") \
             from err
     names = [o.name for o in session.get_outputs()]
-    return lambda images: dict(zip(names, session.run(None, {"images": images})))
-
-
-def read_metadata(path):
-    """The ``kerasarch`` metadata of an ONNX file (a dict), or ``{}``."""
-    import onnx
-
-    model = onnx.load(path, load_external_data=False)
-    for entry in model.metadata_props:
-        if entry.key == "kerasarch":
-            return json.loads(entry.value)
-    return {}
+    return lambda x: dict(zip(names, session.run(None, {input_name: x})))

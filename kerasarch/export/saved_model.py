@@ -2,10 +2,12 @@
 
 What a client sees (``saved_model_cli show --dir base/<name>/<version> --all``):
 
-* signature ``serving_default``: input ``images``, float32 ``(batch, H, W, C)`` already
-  preprocessed (``[0, 1]`` pixels by default), or with ``uint8=True`` raw ``uint8`` pixels of
-  any size ``(batch, h, w, C)`` that the graph rescales and resizes itself; outputs
-  ``probabilities`` and ``logits`` (float32) for a classifier, ``outputs`` otherwise;
+* signature ``serving_default``: for an image model input ``images``, float32
+  ``(batch, H, W, C)`` already preprocessed (``[0, 1]`` pixels by default), or with
+  ``uint8=True`` raw ``uint8`` pixels of any size ``(batch, h, w, C)`` that the graph
+  rescales and resizes itself; for a token model input ``tokens``, int32 ids
+  ``(batch, length)``; outputs ``probabilities`` and ``logits`` (float32) for a classifier,
+  ``outputs`` otherwise (see :mod:`kerasarch.export.serving`);
 * with ``uint8=True`` also ``serving_float``, the float32 signature above, for clients that
   preprocess themselves;
 * ``assets.extra/tf_serving_warmup_requests``: PredictionLog records TF Serving replays on
@@ -20,7 +22,10 @@ import re
 import numpy as np
 
 from kerasarch._atomic import atomic_path
-from kerasarch.export._serving import ExportedPath, ServingModel, human_size, parity_report, quiet, write_json
+from kerasarch.export._files import human_size, write_json
+from kerasarch.export._quiet import quiet
+from kerasarch.export.parity import parity_report
+from kerasarch.export.serving import ExportedPath, ServingModel
 
 __all__ = ["export_saved_model", "next_version", "write_models_config", "serving_instructions"]
 
@@ -50,7 +55,7 @@ def export_saved_model(model, base_dir, *, version=None, overwrite=False, uint8=
     """Write ``model`` for TF Serving to ``base_dir/<model.name>/<version>/``; return that path.
 
     Args:
-        model: a built Keras model with one image input.
+        model: a built Keras model with one input (images, tokens, ...: its contract says).
         base_dir: the folder TF Serving's ``--model_base_path`` parent; created if missing.
         version: a positive integer; default the next free one. An existing version is
             replaced only with ``overwrite=True``.
@@ -105,7 +110,7 @@ def export_saved_model(model, base_dir, *, version=None, overwrite=False, uint8=
             if warmup:
                 _write_warmup(tmp, model.name, serving)
             write_json(os.path.join(tmp, METADATA_FILE), serving.metadata(class_names))
-            report = parity_report(serving, _runner(tmp), check_data) if check else {}
+            report = parity_report(serving, _runner(tmp, serving.input_name), check_data) if check else {}
     if models_config:
         write_models_config(base_dir)
     if not quiet_summary:
@@ -127,11 +132,11 @@ def _write(serving, path, verbose):
     os.makedirs(os.path.join(path, "assets.extra"), exist_ok=True)
 
 
-def _runner(path):
+def _runner(path, input_name):
     import tensorflow as tf
 
     signature = tf.saved_model.load(path).signatures["serving_default"]
-    return lambda images: {k: v.numpy() for k, v in signature(images=tf.constant(images)).items()}
+    return lambda x: {k: v.numpy() for k, v in signature(**{input_name: tf.constant(x)}).items()}
 
 
 def _has_serving_api():
@@ -147,12 +152,12 @@ def _write_warmup(path, name, serving, count=1):
     import tensorflow as tf
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-    images = serving.sample_images(n=1)
+    inputs = serving.sample_inputs(n=1)
     with tf.io.TFRecordWriter(os.path.join(path, WARMUP_FILE)) as writer:
         for _ in range(count):
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=name, signature_name="serving_default"))
-            request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))
+            request.inputs[serving.input_name].CopyFrom(tf.make_tensor_proto(inputs))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
 
@@ -177,7 +182,7 @@ def write_models_config(base_dir):
     return text
 
 
-def serving_instructions(target):
+def serving_instructions(target, input_name="images"):
     """The docker command and the REST/gRPC endpoints for an exported version folder."""
     version_dir = os.path.abspath(target)
     model_dir = os.path.dirname(version_dir)
@@ -187,17 +192,20 @@ def serving_instructions(target):
             f"  or: tensorflow_model_server --rest_api_port=8501 "
             f"--model_config_file={os.path.join(os.path.dirname(model_dir), 'models.config')}\n"
             f"  REST: POST http://localhost:8501/v1/models/{name}:predict  gRPC: localhost:8500, "
-            f"model_spec.name={name!r}, signature 'serving_default', input 'images'")
+            f"model_spec.name={name!r}, signature 'serving_default', input {input_name!r}")
 
 
 def _print_summary(target, serving, report, warmup):
-    inputs = "uint8 (batch, h, w, %d) pixels" % serving.channels if serving.uint8 else \
-        "float32 (batch, %s)" % ", ".join(str(s) for s in serving.input_shape[1:])
+    if serving.uint8:
+        inputs = "uint8 (batch, h, w, %d) pixels" % serving.channels
+    else:
+        dims = ", ".join("?" if s is None else str(s) for s in serving.input_shape[1:])
+        inputs = f"{serving.input_dtype} (batch, {dims})"
     parity = ""
     if report:
         parity = f"; max |diff| vs Keras {report['max_diff']:.1e}"
         if "max_diff_vs_trained" in report:
             parity += f" (vs the {serving.trained_policy} model: {report['max_diff_vs_trained']:.1e})"
-    print(f"SavedModel {target} ({human_size(target)}): serving_default(images: {inputs}) -> "
+    print(f"SavedModel {target} ({human_size(target)}): serving_default({serving.input_name}: {inputs}) -> "
           f"{', '.join(serving.output_names)}{parity}{'; warmup records' if warmup else ''}")
-    print(serving_instructions(target))
+    print(serving_instructions(target, serving.input_name))
