@@ -12,7 +12,9 @@ import math
 
 import numpy as np
 
-from kerasarch.registry import create_model, list_models, model_entry
+from kerasarch._keras_compat import graph_function
+from kerasarch.contract import contract_of
+from kerasarch.registry import UnknownModelError, closest_names, create_model, list_models, model_entry
 
 __all__ = ["count_macs", "summary_table", "format_table"]
 
@@ -66,32 +68,31 @@ def _graph_macs(graph):
     for op in graph.get_operations():
         total += _op_macs(op)
         if op.type in ("PartitionedCall", "StatefulPartitionedCall"):
-            name = op.get_attr("f").name
-            function = graph._get_function(name) if hasattr(graph, "_get_function") else None
-            inner = getattr(function, "graph", None)
-            if inner is None:
-                raise RuntimeError(f"cannot look inside nested function {name} to count its MACs")
-            total += _graph_macs(inner)
+            total += _graph_macs(graph_function(graph, op.get_attr("f").name))
     return total
 
 
 def count_macs(model, input_shape=None):
-    """Multiply-accumulates of one forward pass of ``model`` on one image.
+    """Multiply-accumulates of one forward pass of ``model`` on one example.
 
-    ``input_shape`` (H, W, C) defaults to the model's own input shape, which must then be
-    static. Needs TensorFlow (it traces the model); the model may be built on any backend
-    only if TensorFlow is the active Keras backend.
+    ``input_shape`` defaults to the model's own input shape: (H, W, C) for an image model,
+    which must then be static; for a token model of any length, ``max_length`` tokens (its
+    contract's). Needs TensorFlow (it traces the model); the model may be built on any
+    backend only if TensorFlow is the active Keras backend.
     """
     import keras
     import tensorflow as tf
 
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError("count_macs traces the model with TensorFlow; set KERAS_BACKEND=tensorflow.")
+    spec = contract_of(model).input
     shape = tuple(input_shape or model.input_shape[1:])
+    if spec.kind == "tokens" and shape[0] is None:
+        shape = (spec.max_length,)
     if any(s is None for s in shape):
         raise ValueError(f"count_macs needs a static input shape, got {shape}; pass input_shape=(H, W, C).")
     fn = tf.function(lambda x: model(x, training=False), autograph=False)
-    concrete = fn.get_concrete_function(tf.TensorSpec((1, *shape), tf.float32))
+    concrete = fn.get_concrete_function(tf.TensorSpec((1, *shape), tf.as_dtype(spec.dtype)))
     return _graph_macs(concrete.graph)
 
 
@@ -99,17 +100,21 @@ def summary_table(pattern="*", family=None, macs=True):
     """One row per registered model: name, family, default input, trainable and total
     parameters, and GMACs at the default input (``macs=False`` skips the tracing).
 
-    Builds every model it lists; the whole registry takes a few minutes on two cores.
+    Builds every model it lists; the whole registry takes a few minutes on two cores. A
+    pattern that matches nothing is a ValueError that names the closest registered names.
     """
     import keras
 
+    if not list_models(pattern, family=family):
+        raise UnknownModelError(f"no registered model matches {pattern!r}" + (f" in family {family!r}" if family else "")
+                                + f".{closest_names(pattern)} See kerasarch.list_models().")
     rows = []
     for name in list_models(pattern, family=family):
         entry = model_entry(name)
         model = create_model(name)
         trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
         row = {
-            "name": name, "family": entry.family, "input": "x".join(str(s) for s in entry.input_shape),
+            "name": name, "family": entry.family, "input": entry.contract.input.describe(),
             "trainable_params": trainable, "total_params": int(model.count_params()),
             "gmacs": round(count_macs(model) / 1e9, 6) if macs else None,
         }

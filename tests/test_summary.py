@@ -48,3 +48,15 @@ def test_cli_list_and_summary(capsys):
     assert "| lenet5 | lenet | 32x32x1 | 61,706 |" in out
     assert main(["summary", "nothing*", "--no-macs"]) == 2
     assert "kerasarch: error: no registered model matches" in capsys.readouterr().err
+
+
+def test_a_token_model_is_counted_at_max_length_tokens():
+    # transformer_text_tiny at 512 tokens + [CLS]: per layer the fused QKV (3d), output (d) and MLP (2 x 4d)
+    # projections of each token, and the two attention products (scores, weighted sum) over all token pairs;
+    # then the 2-class head on [CLS]. The embeddings are lookups: no MACs.
+    n, d, layers = 513, 128, 2
+    per_layer = n * d * (3 * d + d + 2 * 4 * d) + 2 * n * n * d
+    model = kerasarch.create_model("transformer_text_tiny")
+    assert count_macs(model) == layers * per_layer + d * 2
+    (row,) = summary_table("transformer_text_tiny")
+    assert row["input"] == "tokens<=512" and row["trainable_params"] == ANCHORS["transformer_text_tiny"]

@@ -1,6 +1,6 @@
 """Gradient-flow diagnostics: per-layer gradient and weight norms, for one batch or during training.
 
-The seeds register PyTorch backward hooks to print each layer's gradient norm; in Keras the
+A PyTorch script registers backward hooks to print each layer's gradient norm; in Keras the
 same numbers come from one gradient of the loss with respect to every kernel. A deep sigmoid
 network shows the first layers' gradients orders of magnitude below the last's (vanishing
 gradients); a residual network does not.
@@ -14,6 +14,7 @@ import numpy as np
 from keras import ops
 
 from kerasarch._atomic import atomic_path
+from kerasarch.train.recipe import classifier_from_logits
 
 __all__ = ["GradientFlow", "gradient_norms", "plot_gradient_flow"]
 
@@ -61,15 +62,14 @@ def gradient_norms(model, x, y, loss=None):
         model: a Keras model.
         x, y: one batch (arrays); ``y`` integer labels for the default loss.
         loss: a Keras loss (default: sparse categorical cross-entropy, from the model's
-            probabilities or logits as its last layer says).
+            probabilities or logits as its contract says).
 
     Returns ``{"layers": [...], "grad_norm": [...], "weight_norm": [...], "loss": float,
     "first_to_last": grad_norm[0] / grad_norm[-1]}``.
     """
     if loss is None:
-        last = model.layers[-1]
-        probs = getattr(getattr(last, "activation", None), "__name__", "") == "softmax"
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not probs)
+        from_logits = classifier_from_logits(model, "gradient_norms")
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
     pairs = _kernel_layers(model)
     # The probe runs the model in training mode (the gradient training sees); a TensorFlow or
     # PyTorch call then moves BatchNorm's statistics toward the probe batch. Put them back, so

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from kerasarch._atomic import atomic_path
+from kerasarch.train.recipe import classifier_from_logits
 
 __all__ = ["Distiller"]
 
@@ -17,19 +18,13 @@ def _logits(output, is_probabilities):
     return ops.log(ops.clip(output, 1e-7, 1.0)) if is_probabilities else output
 
 
-def _ends_in_softmax(model):
-    last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    return getattr(activation, "__name__", "") == "softmax"
-
-
 @keras.saving.register_keras_serializable(package="kerasarch")
 class Distiller(keras.Model):
     """Trains ``student`` to match a frozen ``teacher``:
 
         loss = alpha * KL(softmax(t / T) || softmax(s / T)) * T**2 + (1 - alpha) * CE(y, s)
 
-    (the seeds use ``alpha=0.7`` and the hard cross-entropy at 0.3; the ``T**2`` keeps the soft
+    (``alpha=0.7``, the hard cross-entropy at 0.3, is the common setting after Hinton et al.; the ``T**2`` keeps the soft
     term's gradients on the scale of the hard one's as ``T`` changes). Both models may end in
     softmax or in logits. ``distiller(x)`` is the student's output, so ``compile(metrics=...)``
     and ``evaluate`` measure the student. Any backend: only ``compute_loss`` is overridden.
@@ -52,8 +47,8 @@ class Distiller(keras.Model):
         self.student, self.teacher = student, teacher
         self.teacher.trainable = False
         self.temperature, self.alpha = float(temperature), float(alpha)
-        self._student_probs = _ends_in_softmax(student)
-        self._teacher_probs = _ends_in_softmax(teacher)
+        self._student_probs = not classifier_from_logits(student, "Distiller student")
+        self._teacher_probs = not classifier_from_logits(teacher, "Distiller teacher")
 
     def call(self, x, training=None):
         return self.student(x, training=training)

@@ -1,4 +1,5 @@
-"""The seeds' training recipe in one call, built from Keras's own optimizers, schedules and losses.
+"""The classic ImageNet/CIFAR training recipe in one call (He et al. 2016; Goyal et al. 2017 for the
+warmup; Szegedy et al. 2016 for label smoothing), built from Keras's own optimizers, schedules and losses.
 
 >>> model = kerasarch.create_model("resnet20", input_shape=(28, 28, 1), num_classes=10)
 >>> recipe = kerasarch.compile_for_training(model, "resnet", epochs=30, steps_per_epoch=422)
@@ -20,9 +21,12 @@ import dataclasses
 
 import keras
 
+from kerasarch._keras_compat import sublayers
+from kerasarch.contract import contract_of
+from kerasarch.registry import closest_names
 from kerasarch.train.losses import SmoothedSparseCategoricalCrossentropy
 
-__all__ = ["Recipe", "RECIPES", "compile_for_training", "no_decay_variables", "resolve_recipe"]
+__all__ = ["Recipe", "RECIPES", "classifier_from_logits", "compile_for_training", "no_decay_variables", "resolve_recipe"]
 
 
 @dataclasses.dataclass
@@ -141,7 +145,7 @@ class Recipe:
             return self.jit_compile
         from kerasarch.layers.transformer import TransformerEncoderLayer
 
-        if any(isinstance(layer, TransformerEncoderLayer) for layer in model._flatten_layers(include_self=False)):
+        if any(isinstance(layer, TransformerEncoderLayer) for layer in sublayers(model)):
             return True
         return "auto"
 
@@ -226,29 +230,38 @@ def no_decay_variables(model):
     """The variables weight decay must skip: rank <= 1 (biases, norm scales and offsets,
     layer scales) and the weights of layers with ``no_weight_decay = True``."""
     skip = {id(v): v for v in model.trainable_variables if len(v.shape) <= 1}
-    for layer in model._flatten_layers(include_self=False):
+    for layer in sublayers(model):
         if getattr(layer, "no_weight_decay", False):
             skip.update({id(v): v for v in layer.trainable_variables})
     return list(skip.values())
 
 
-def _outputs_logits(model):
-    last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    return not (isinstance(last, keras.layers.Activation) or activation is not None and
-                getattr(activation, "__name__", "") in ("softmax",))
+def classifier_from_logits(model, what="compile_for_training"):
+    """Whether ``model``'s output is logits (True) or probabilities (False), read off its
+    contract; a ValueError for a model whose output no classification loss applies to."""
+    output = contract_of(model).output
+    if output.kind == "logits":
+        return True
+    if output.kind == "probabilities":
+        return False
+    raise ValueError(
+        f"{what}: {model.name} returns {output.kind}{f' ({output.activation})' if output.activation else ''}, "
+        "not class probabilities or logits, so the softmax cross-entropy does not apply. Build it with the "
+        "classifier (include_top=True) and classifier_activation='softmax' or None.")
 
 
 def resolve_recipe(recipe="resnet", **overrides):
     """A :class:`Recipe` from a name in :data:`RECIPES` (or a Recipe) with fields overridden."""
     if isinstance(recipe, str):
         if recipe not in RECIPES:
-            raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)} or pass a Recipe.")
+            raise ValueError(f"unknown recipe {recipe!r}.{closest_names(recipe, RECIPES)} The recipes are "
+                             f"{sorted(RECIPES)}; or pass a Recipe.")
         recipe = RECIPES[recipe]
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(Recipe)}
+    fields = [f.name for f in dataclasses.fields(Recipe)]
+    unknown = sorted(set(overrides) - set(fields))
     if unknown:
-        raise TypeError(f"unknown recipe setting(s) {sorted(unknown)}; "
-                        f"the settings are {[f.name for f in dataclasses.fields(Recipe)]}.")
+        hints = "".join(closest_names(name, fields) for name in unknown)
+        raise TypeError(f"unknown recipe setting(s) {unknown}.{hints} The settings are {fields}.")
     return dataclasses.replace(recipe, **overrides)
 
 
@@ -257,7 +270,8 @@ def compile_for_training(model, recipe="resnet", *, epochs=None, steps_per_epoch
     """Compile ``model`` with a recipe: optimizer, schedule, loss, clipping, XLA choice.
 
     Args:
-        model: a built Keras model ending in softmax probabilities or logits (detected).
+        model: a built Keras model whose contract (:func:`kerasarch.contract.contract_of`) says
+            it returns softmax probabilities or logits; the loss follows.
         recipe: a name in :data:`RECIPES` or a :class:`Recipe`.
         epochs, steps_per_epoch: the run's length, for the warmup and the cosine decay.
         metrics: passed to ``compile``.
@@ -270,7 +284,8 @@ def compile_for_training(model, recipe="resnet", *, epochs=None, steps_per_epoch
     """
     length = {k: v for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)) if v is not None}
     recipe = resolve_recipe(recipe, **length, **overrides)
-    model.compile(optimizer=optimizer or recipe.make_optimizer(model), loss=recipe.make_loss(_outputs_logits(model)),
+    from_logits = classifier_from_logits(model)
+    model.compile(optimizer=optimizer or recipe.make_optimizer(model), loss=recipe.make_loss(from_logits),
                   metrics=list(metrics), jit_compile=recipe.resolve_jit(model))
     if verbose:
         print(recipe.describe(model))

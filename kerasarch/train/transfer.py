@@ -1,6 +1,7 @@
-"""Transfer learning the way the seeds describe it: bring the weights over, replace the head,
-freeze the first layers (BatchNorm in inference mode), train the pretrained part with a
-smaller learning rate than the new head (0.1x), then optionally unfreeze for a second phase.
+"""Transfer learning as it is usually done (Yosinski et al. 2014; Kornblith et al. 2019): bring
+the weights over, replace the head, freeze the first layers (BatchNorm in inference mode),
+train the pretrained part with a smaller learning rate than the new head (0.1x), then
+optionally unfreeze for a second phase.
 
 >>> model = transfer_model("resnet20", num_classes=5, weights="pretrained.keras", freeze="stage2")
 >>> compile_transfer(model, "resnet", epochs=5, steps_per_epoch=20)       # backbone at 0.1x
@@ -10,6 +11,7 @@ smaller learning rate than the new head (0.1x), then optionally unfreeze for a s
 
 import keras
 
+from kerasarch._keras_compat import copy_weight_decay_exclusions, own_variables
 from kerasarch.models import weights_io
 from kerasarch.registry import create_model
 from kerasarch.train.recipe import compile_for_training, resolve_recipe
@@ -78,8 +80,7 @@ def with_lr_multipliers(optimizer, lr_multipliers):
         raise TypeError(f"per-layer learning rates support {[b.__name__ for b in LR_MULTIPLIER_OPTIMIZERS]}, "
                         f"got {type(optimizer).__name__}.")
     new = cls.from_config({**optimizer.get_config(), "lr_multipliers": lr_multipliers})
-    new._exclude_from_weight_decay = list(getattr(optimizer, "_exclude_from_weight_decay", None) or [])
-    new._exclude_from_weight_decay_names = list(getattr(optimizer, "_exclude_from_weight_decay_names", None) or [])
+    copy_weight_decay_exclusions(optimizer, new)
     return new
 
 
@@ -100,14 +101,13 @@ def copy_matching_weights(source, target):
     Returns ``(copied, skipped)`` lists of layer paths; a new head is in ``skipped``.
     """
     if isinstance(source, keras.Model):
-        stored = {path: [v.numpy() if hasattr(v, "numpy") else keras.ops.convert_to_numpy(v)
-                         for v in list(layer._trainable_variables) + list(layer._non_trainable_variables)]
+        stored = {path: [keras.ops.convert_to_numpy(v) for v in own_variables(layer)]
                   for path, layer in weights_io.model_layers(source).items()}
     else:
         stored = weights_io.file_variables(str(source))
     copied, skipped = [], []
     for path, layer in weights_io.model_layers(target).items():
-        variables = list(layer._trainable_variables) + list(layer._non_trainable_variables)
+        variables = own_variables(layer)
         values = stored.get(path)
         if values is None or [tuple(v.shape) for v in variables] != [tuple(a.shape) for a in values]:
             skipped.append(path)
@@ -173,7 +173,7 @@ def transfer_model(name, num_classes, *, weights, freeze_up_to=None, **kwargs):
 def compile_transfer(model, recipe="resnet", *, backbone_lr_multiplier=0.1, head=None, epochs=None,
                      steps_per_epoch=None, verbose=True, **overrides):
     """:func:`compile_for_training` with the head at the recipe's learning rate and every other
-    trainable layer at ``backbone_lr_multiplier`` times it (the seeds' 0.1x)."""
+    trainable layer at ``backbone_lr_multiplier`` times it (0.1x by default)."""
     head = head or head_layers(model)
     plan = resolve_recipe(recipe, epochs=epochs, steps_per_epoch=steps_per_epoch, **overrides)
     multipliers = {"": float(backbone_lr_multiplier), **{name: 1.0 for name in head}}
