@@ -42,6 +42,5 @@ test-tf:
 
 test-jax:
 	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py tests/test_transformer.py \
-	  tests/test_distill_diagnostics.py
-	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) tests/test_layers.py -k "round_trip and (Dense or Transition or Inception or Res2Net or MBConv or SqueezeExcite or InvertedResidual \
-	  or VGGBlock or DepthwiseSeparable)"
+	  tests/test_distill_diagnostics.py tests/test_new_family.py tests/test_legacy_files.py tests/test_keras_compat.py
+	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_layers.py -k round_trip

@@ -1,8 +1,8 @@
 """Vanishing gradients in a 30-layer sigmoid MLP, and three fixes, measured on Fashion-MNIST.
 
-The claim (the seeds): in a deep sigmoid network the gradient shrinks layer by layer on its
-way back to the input; sigmoid's derivative is at most 0.25, so across 30 layers the product
-can reach 0.25**30 ~ 1e-18. Four MLPs with the same 30 hidden weight layers (width 128) and a
+The claim (Hochreiter 1991; Glorot & Bengio 2010): in a deep sigmoid network the gradient
+shrinks layer by layer on its way back to the input; sigmoid's derivative is at most 0.25, so
+across 30 layers the product can reach 0.25**30 ~ 1e-18. Four MLPs with the same 30 hidden weight layers (width 128) and a
 softmax head, on flattened 28x28 images scaled to [0, 1]:
 
   sigmoid    Dense -> sigmoid, Keras's default Glorot-uniform initialisation
