@@ -31,7 +31,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 from kerasarch import data  # noqa: E402
 from kerasarch.export import export_onnx, export_saved_model  # noqa: E402
@@ -49,13 +48,12 @@ def parse_args(argv=None):
     p.add_argument("--dtype", default=None, help="dtype policy (default: the recipe's: mixed_bfloat16 where the CPU has bfloat16 arithmetic, else float32)")
     p.add_argument("--quick", action="store_true", help="2,000 training images, 1 epoch: a smoke run")
     p.add_argument("--out", default="runs/fashion_mnist", help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the run's seed: the same one gives the same weights")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    keras.utils.set_random_seed(args.seed)
     report = train_classifier(
         args.model, args.out, dataset="fashion_mnist", epochs=1 if args.quick else args.epochs,
         batch_size=args.batch_size, limit=2000 if args.quick else None, dtype=args.dtype, seed=args.seed,
@@ -65,7 +63,7 @@ def main(argv=None):
 
     best = keras.saving.load_model(os.path.join(args.out, "best.keras"))
     _, (x_test, _) = data.load_fashion_mnist()
-    names = list(data.FASHION_MNIST_CLASSES)
+    names = report["class_names"]  # the data set's, as the run recorded them
     saved = export_saved_model(best, os.path.join(args.out, "serving"), uint8=True, class_names=names,
                                check_data=x_test[:256])
     onnx_file = export_onnx(best, os.path.join(args.out, f"{best.name}.onnx"), uint8=True, class_names=names,

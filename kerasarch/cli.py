@@ -10,8 +10,8 @@
     kerasarch predict ARTIFACT IMAGE...   run an exported artifact on image files, top classes
 
 Every command takes --help. A mistake (an unknown model, a missing folder) prints one line
-starting with "kerasarch: error:" and exits with status 2. TensorFlow's start-up log lines
-are hidden; KERASARCH_VERBOSE=1 shows them.
+starting with "kerasarch: error:" and exits with status 2; a bug shows its traceback.
+TensorFlow's start-up log lines are hidden; KERASARCH_VERBOSE=1 shows them.
 """
 
 import argparse
@@ -19,15 +19,20 @@ import json
 import os
 import sys
 
-from kerasarch.export._serving import ExportError
+from kerasarch.export.serving import ExportError
 
 
 def _list(args):
     from kerasarch.registry import list_models, model_entry
 
-    for name in list_models(args.pattern):
+    names = list_models(args.pattern)
+    if not names:
+        from kerasarch.registry import closest_names
+
+        raise CommandError(f"no registered model matches {args.pattern!r}.{closest_names(args.pattern)}")
+    for name in names:
         entry = model_entry(name)
-        print(f"{name:24s} {entry.family:14s} {'x'.join(map(str, entry.input_shape))}")
+        print(f"{name:24s} {entry.family:14s} {entry.contract.describe()}")
     return 0
 
 
@@ -36,8 +41,6 @@ def _summary(args):
     from kerasarch.summary import format_table, summary_table
 
     rows = summary_table(args.pattern, macs=not args.no_macs)
-    if not rows:
-        raise CommandError(f"no registered model matches {args.pattern!r}; see `kerasarch list`")
     print(json.dumps(rows, indent=2) if args.json else format_table(rows))
     if len(rows) == 1 and not args.json and list_models(args.pattern) == [args.pattern]:
         create_model(args.pattern).summary(line_length=110)
@@ -51,20 +54,25 @@ def _train(args):
     report = train_classifier(
         args.name, args.out, dataset=args.data, epochs=args.epochs, batch_size=args.batch_size, recipe=args.recipe,
         image_size=args.image_size, augment=None if args.augment == "none" else args.augment, limit=args.limit,
-        dtype=args.dtype, patience=args.patience, backup_every=args.backup_every, verbose=2 if args.quiet else 1,
-        **overrides)
+        dtype=args.dtype, patience=args.patience, backup_every=args.backup_every, seed=args.seed,
+        deterministic=not args.nondeterministic, verbose=2 if args.quiet else 1, **overrides)
     _print_report(report, args.out)
     return 0
 
 
 def _print_report(report, out):
-    print(f"\n{report['model']} on {report['dataset']}: test accuracy {report['test_accuracy']:.4f} "
-          f"(best validation {report['best_val_accuracy']} at epoch {report['best_epoch']}, "
-          f"{report['epochs_completed']} epochs)")
+    print(f"\n{report['model']} on {report['dataset']} (seed {report.get('seed')}): test accuracy "
+          f"{report['test_accuracy']:.4f} (best validation {report['best_val_accuracy']} at epoch "
+          f"{report['best_epoch']}, {report['epochs_completed']} epochs)")
+    for resumed in report.get("resumed_from") or []:
+        print(f"resumed at epoch {resumed['epoch']}, batch {resumed['batch']}")
     if report.get("diverged_at"):
-        print(f"training stopped: the loss diverged at epoch {report['diverged_at'][0]}")
+        print(f"training stopped: the loss diverged at epoch {report['diverged_at'][0]}, batch "
+              f"{report['diverged_at'][1]}")
+    if report.get("stopped_early_at"):
+        print(f"early stopping after epoch {report['stopped_early_at']}")
     print("per class: " + ", ".join(f"{k} {v:.3f}" for k, v in report["per_class_accuracy"].items()))
-    print(f"wrote {out}/best.keras, report.json, evaluation.json, confusion_matrix.png, log.csv")
+    print(f"wrote {out}/best.keras, report.json, evaluation.json, confusion_matrix.png, log.csv, run.json")
 
 
 def _evaluate(args):
@@ -72,24 +80,30 @@ def _evaluate(args):
 
     from kerasarch import data as data_lib
     from kerasarch.train.evaluate import evaluate_classifier
-    from kerasarch.train.run import class_names_of
+    from kerasarch.train.run import RUN_FILE
 
     path = os.path.join(args.run_dir, "best.keras")
-    report_path = os.path.join(args.run_dir, "report.json")
     if not os.path.isfile(path):
         raise CommandError(f"{args.run_dir!r} has no best.keras; pass the --out folder of `kerasarch train`")
-    dataset = args.data
+    recorded = {}  # what the folder says about its run: report.json, else run.json's arguments
+    for name in ("report.json", RUN_FILE):
+        if not recorded and os.path.isfile(os.path.join(args.run_dir, name)):
+            with open(os.path.join(args.run_dir, name)) as f:
+                record = json.load(f)
+            recorded = record.get("arguments", record)
+    dataset = args.data or recorded.get("dataset")
     if dataset is None:
-        if not os.path.isfile(report_path):
-            raise CommandError(f"{args.run_dir!r} has no report.json to name its data set; pass --data")
-        with open(report_path) as f:
-            dataset = json.load(f)["dataset"]
+        raise CommandError(f"{args.run_dir!r} has no report.json or run.json to name its data set; pass --data")
+    info = data_lib.dataset_info(dataset)
+    # The names the run trained with, when it is evaluated on its own data set.
+    names = recorded.get("class_names") if recorded.get("dataset") == info.name else None
     model = keras.saving.load_model(path)
-    _, (x_test, y_test) = data_lib.load_dataset(dataset)
+    _, (x_test, y_test) = data_lib.load_dataset(info.name)
     side = model.input_shape[1]
     test = data_lib.make_dataset(x_test, None, batch_size=256, image_size=(side, side))
-    result = evaluate_classifier(model, test, y_test, class_names=class_names_of(dataset), out_dir=args.run_dir)
-    print(f"{model.name} on the {dataset} test split ({result['num_images']} images): accuracy {result['accuracy']:.4f}")
+    result = evaluate_classifier(model, test, y_test, dataset=info, class_names=names, out_dir=args.run_dir)
+    print(f"{model.name} on the {info.name} test split ({result['num_images']} images): accuracy "
+          f"{result['accuracy']:.4f}")
     print("per class: " + ", ".join(f"{k} {v:.3f}" for k, v in result["per_class_accuracy"].items()))
     return 0
 
@@ -133,7 +147,10 @@ def _load_checkpoint(source):
     report = os.path.join(os.path.dirname(path), "report.json")
     if os.path.isfile(report):
         with open(report) as f:
-            class_names = class_names_of(json.load(f).get("dataset"))
+            recorded = json.load(f)
+        # The run's own names; a report from before they were recorded names its data set.
+        class_names = recorded.get("class_names") or (class_names_of(recorded["dataset"])
+                                                      if recorded.get("dataset") else None)
     return keras.saving.load_model(path), class_names
 
 
@@ -161,6 +178,10 @@ def _predict(args):
     from kerasarch.export.artifact import load_artifact, read_images
 
     artifact = load_artifact(args.artifact)
+    kind = artifact.metadata.get("input_kind", "image")
+    if kind != "image":
+        raise CommandError(f"{args.artifact} takes {kind} (input {artifact.metadata.get('input_name')!r}), not "
+                           "images; run it from Python: kerasarch.export.artifact.load_artifact(path).run(batch)")
     shape = artifact.input_shape
     images = read_images(args.images, shape[-1] if shape else None)
     outputs = artifact.predict(images)
@@ -204,7 +225,14 @@ def main(argv=None):
     p.add_argument("--dtype", default=None, help="dtype policy (default: mixed_bfloat16 where the CPU has bfloat16 arithmetic, else float32)")
     p.add_argument("--limit", type=int, default=None, help="use only this many training images")
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
-    p.add_argument("--backup-every", type=int, default=None, help="back up every N batches (default: every epoch)")
+    p.add_argument("--backup-every", type=int, default=None,
+                   help="back up every N batches as well as every epoch (a resumed run goes on at that batch)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="draws the validation split, the initial weights, the data order and the augmentation "
+                        "(default 0); the same seed on the same machine gives the same weights")
+    p.add_argument("--nondeterministic", action="store_true",
+                   help="let TensorFlow pick faster nondeterministic kernels (GPUs); runs are then not bitwise "
+                        "reproducible")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(run=_train)
 
@@ -250,8 +278,10 @@ def main(argv=None):
     except CommandError as err:
         print(f"kerasarch: error: {err}", file=sys.stderr)
         return 2
-    except (ValueError, KeyError, TypeError, FileNotFoundError, ImportError, ExportError) as err:
-        # The library's errors already say what was wrong and what would be right.
+    except (ValueError, FileNotFoundError, ImportError, ExportError) as err:
+        # The library's errors for a user's mistake (ValueError and its kin: unknown names, bad
+        # arguments, missing files or packages) already say what was wrong and what would be
+        # right. A TypeError, KeyError or anything else is a bug: it keeps its traceback.
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"kerasarch: error: {message}", file=sys.stderr)
         return 2

