@@ -59,11 +59,7 @@ class ImageInput:
 
     def check_shape(self, shape, model_name):
         """``shape`` as a tuple, or a ValueError that says what the model takes."""
-        given = shape
-        try:
-            shape = tuple(shape)
-        except TypeError:
-            shape = None
+        given, shape = shape, _as_tuple(shape)
         ok = shape is not None and len(shape) == 3 and all(s is None or _positive_int(s) for s in shape)
         if not ok or shape[2] is None:
             raise ValueError(
@@ -121,11 +117,7 @@ class TokenInput:
                              f"got {self.padding_id!r}.")
 
     def check_shape(self, shape, model_name):
-        given = shape
-        try:
-            shape = tuple(shape)
-        except TypeError:
-            shape = None
+        given, shape = shape, _as_tuple(shape)
         if shape is None or len(shape) != 1 or not (shape[0] is None or _positive_int(shape[0])):
             raise ValueError(
                 f"{model_name}: input_shape must be (sequence_length,) or (None,) for any length up to "
@@ -177,11 +169,7 @@ class SequenceInput:
         object.__setattr__(self, "shape", tuple(self.shape) if self.shape is not None else (None, self.width))
 
     def check_shape(self, shape, model_name):
-        given = shape
-        try:
-            shape = tuple(shape)
-        except TypeError:
-            shape = None
+        given, shape = shape, _as_tuple(shape)
         if shape is None or len(shape) != 2 or shape[1] != self.width or not (
                 shape[0] is None or _positive_int(shape[0])):
             raise ValueError(f"{model_name}: input_shape must be (steps, {self.width}) or (None, {self.width}), "
@@ -324,6 +312,14 @@ def infer_contract(model):
             return Contract(spec, Output("scores", out_shape[0], activation=name))
         return Contract(spec, Output("features", out_shape[0]))
     return Contract(spec, Output("feature_map", out_shape[-1]))
+
+
+def _as_tuple(shape):
+    """``shape`` as a tuple, or None when it is not a sequence (the caller says what was wrong)."""
+    try:
+        return tuple(shape)
+    except TypeError:
+        return None
 
 
 def _jsonable(shape):
