@@ -1,10 +1,11 @@
 """What every family builder shares: the keras.applications arguments, their checks, the
 classification head, feature extraction, weight loading, and the model class.
 
-A family builder reads like this::
+A family builder reads like this (``CONTRACT`` is what the family registers its variants with,
+see :mod:`kerasarch.contract`)::
 
     def build_family(variant, *, family_arg=..., **kwargs):
-        b = ModelBuilder(variant.name, kwargs, **defaults)   # input_shape, num_classes, min_size
+        b = ImageModelBuilder(variant.name, kwargs, contract=CONTRACT, family="family")
         with b.policy():
             x = b.inputs
             ...                                  # stem and stages
@@ -17,9 +18,10 @@ Common arguments (all keyword-only, the names of ``keras.applications``):
     weights: None (random He initialisation) or the path of a local ``.keras`` or
         ``.weights.h5`` file saved from the same architecture.
     input_tensor: a Keras tensor to build the model on.
-    input_shape: ``(H, W, C)``; ``None`` entries allow any size. Defaults to the
-        variant's native shape.
-    pooling: with ``include_top=False``: None (4D feature map), "avg" or "max".
+    input_shape: ``(H, W, C)`` for images, ``(length,)`` for tokens; ``None`` entries allow
+        any size. Defaults to the shape in the variant's contract.
+    pooling: with ``include_top=False``: None (the feature map, or the token sequence), "avg"
+        or "max" (over the real tokens only, for a token model).
     num_classes: classifier outputs (``classes=`` is accepted as an alias).
     classifier_activation: "softmax" (default), None for logits, or any activation name.
         The head always computes and returns float32, also under mixed precision.
