@@ -28,6 +28,7 @@ data:
 install: data
 	$(PIP) -e ".[dev]"
 	$(PIP) --no-deps tensorflow-serving-api
+	$(PIP) --no-deps timm
 
 train: install
 	$(PYTHON) examples/train_fashion_mnist.py $(TRAIN_ARGS)
