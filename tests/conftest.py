@@ -2,6 +2,15 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# The reference models (torchvision, timm) must be imported before TensorFlow: torchvision.ops
+# loads torch._dynamo, which loads triton, whose bundled LLVM segfaults in a process where
+# TensorFlow's LLVM is already loaded (torch 2.14.1 + TF 2.21; the other order works).
+try:
+    import torchvision  # noqa: F401
+    import timm  # noqa: F401
+except ImportError:
+    pass
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -15,8 +15,9 @@ see :mod:`kerasarch.contract`)::
 Common arguments (all keyword-only, the names of ``keras.applications``):
 
     include_top: add the classifier (global pooling + dense). Default True.
-    weights: None (random He initialisation) or the path of a local ``.keras`` or
-        ``.weights.h5`` file saved from the same architecture.
+    weights: None (random He initialisation), the path of a local ``.keras`` or
+        ``.weights.h5`` file saved from the same architecture, or a torchvision / timm
+        checkpoint (``.pth``, ``.safetensors``; see ``kerasarch.weights.load_torch_weights``).
     input_tensor: a Keras tensor to build the model on.
     input_shape: ``(H, W, C)`` for images, ``(length,)`` for tokens; ``None`` entries allow
         any size. Defaults to the shape in the variant's contract.
@@ -556,17 +557,24 @@ def _resolve_contract(model_name, options):
 
 
 def load_weights_checked(model, path):
-    """``model.load_weights(path)`` with errors that name the file, layer and shapes."""
+    """``model.load_weights(path)`` with errors that name the file, layer and shapes; a torchvision
+    or timm checkpoint (``.pth``, ``.safetensors``) goes through ``kerasarch.weights``."""
     if isinstance(path, str) and path.lower() in ("imagenet", "pretrained"):
         raise ValueError(
-            f"{model.name}: kerasarch downloads no pretrained weights; pass weights=None or the "
-            "path of a .keras / .weights.h5 file saved from this architecture."
+            f"{model.name}: kerasarch downloads no pretrained weights; pass weights=None, the path of a "
+            ".keras / .weights.h5 file saved from this architecture, or a torchvision / timm checkpoint "
+            "(.pth or .safetensors) you have downloaded."
         )
+    from kerasarch.weights import is_checkpoint_path, load_torch_weights
+
+    if is_checkpoint_path(path):
+        load_torch_weights(model, path)
+        return
     path = os.fspath(path)
     if not (path.endswith(".keras") or path.endswith(".weights.h5")):
         raise ValueError(
-            f"{model.name}: weights file {path!r} must end in .keras or .weights.h5 "
-            "(what model.save() and model.save_weights() write)."
+            f"{model.name}: weights file {path!r} must end in .keras or .weights.h5 (what model.save() and "
+            "model.save_weights() write), or be a torchvision / timm checkpoint (.pth, .pt, .bin, .safetensors)."
         )
     if not os.path.isfile(path):
         raise ValueError(f"{model.name}: weights file {path!r} does not exist.")

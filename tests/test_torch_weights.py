@@ -1,0 +1,35 @@
+"""Weights from real torchvision and timm checkpoints, checked against the reference models.
+
+For each twin in CI (``kerasarch.weights.layout.ci_twins``: one or more per family and source)
+the reference is built with random weights, saved to a real ``.pth`` and ``.safetensors`` file,
+loaded through ``create_model(name, weights=PATH)``, and the logits compared in eval mode on the
+backend the suite runs on (TensorFlow, JAX, torch). ``make test-all`` does every twin.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import kerasarch
+from helpers import slow_unless
+from torch_twins import TOLERANCE, build, relative_diff, kerasarch_logits, parity_size, twin_and_files
+
+torch = pytest.importorskip("torch", reason="the parity tests need torch (make install)")
+
+from kerasarch.weights import CheckpointError, load_torch_weights  # noqa: E402
+from kerasarch.weights.layout import ci_twins, twins  # noqa: E402
+
+CI_PAIRS = {(name, twin.source) for name, twin in ci_twins()}
+PAIRS = [(name, t.source) for name, ts in twins().items() for t in ts]
+TIERED = [p if p in CI_PAIRS else pytest.param(*p, marks=pytest.mark.slow) for p in PAIRS]
+
+
+@pytest.mark.parametrize("name,source", TIERED)
+def test_checkpoint_files_match_the_reference(name, source, tmp_path):
+    size = parity_size(name)
+    _, x, want, files = twin_and_files(name, str(tmp_path), size=size, source=source)
+    for path in files:
+        model = build(name, size, weights=path)
+        diff = relative_diff(kerasarch_logits(model, x), want)
+        assert diff <= TOLERANCE, f"{name} from {path} ({source}) on {keras.backend.backend()}: {diff:.2e}"
+        keras.backend.clear_session()
