@@ -193,6 +193,78 @@ def _predict(args):
     return 0
 
 
+def _convert(args):
+    import importlib.util
+
+    import numpy as np
+
+    import kerasarch
+    from kerasarch import weights
+    from kerasarch._atomic import atomic_path
+
+    out = os.path.abspath(args.out)
+    if not out.endswith(".keras"):
+        raise CommandError(f"--out must name a .keras file, got {args.out!r}")
+    if os.path.exists(out) and not args.overwrite:
+        raise CommandError(f"{args.out} exists; pass --overwrite to replace it")
+    if not os.path.isdir(os.path.dirname(out)):
+        raise CommandError(f"the folder of --out ({os.path.dirname(out)}) does not exist")
+    if not os.path.isfile(args.checkpoint):
+        raise CommandError(f"checkpoint {args.checkpoint!r} does not exist")
+    if not weights.is_checkpoint_path(args.checkpoint):
+        raise CommandError(f"{args.checkpoint!r} is not a .pth, .pt, .bin or .safetensors checkpoint")
+    kwargs = {} if args.input_size is None else {"input_shape": (args.input_size, args.input_size, 3)}
+    model = kerasarch.create_model(args.name, **kwargs)
+    classes = args.num_classes or weights.checkpoint_classes(model, args.checkpoint, args.source)
+    if classes is not None and classes != model.arch.get("num_classes"):
+        model = kerasarch.create_model(args.name, num_classes=classes, **kwargs)
+    report = weights.load_torch_weights(model, args.checkpoint, source=args.source, skip_mismatch=args.skip_mismatch)
+    print(f"{args.name}: {report}")
+    if report.checkpoint is not None:
+        print(f"recognised {report.checkpoint.describe()}")
+    else:
+        print("not a checkpoint kerasarch knows by name: no preprocessing or class names recorded "
+              "(export with --uint8 uses kerasarch's default x/255)")
+    needs = ("torch", "torchvision" if report.source == "torchvision" else "timm")
+    if args.no_parity:
+        print("parity: not checked (--no-parity)")
+    elif not all(importlib.util.find_spec(m) for m in needs):
+        print(f"parity: not checked ({' and '.join(needs)} not installed)")
+    else:
+        from kerasarch.weights.reference import reference_logits_in_subprocess
+
+        size = int(model.input_shape[1] or 224)
+        x = np.random.default_rng(0).normal(size=(2, size, size, 3)).astype("float32")
+        num_classes = model.arch.get("num_classes")
+        try:
+            want = reference_logits_in_subprocess(args.name, args.checkpoint, report.source, num_classes, x, size=size)
+        except RuntimeError as err:
+            raise CommandError(f"{err}; nothing was written (--no-parity skips the check)") from None
+        got = np.asarray(_logits(model, x), np.float64)
+        diff = float(np.abs(got - want).max() / max(1.0, float(np.abs(want).max())))
+        backend = __import__("keras").backend.backend()
+        print(f"parity with {report.source}'s {args.name} on 2 random {size}x{size} inputs ({backend}): "
+              f"max |diff| / max(1, max |logit|) = {diff:.2e}")
+        if not diff <= 1e-4:
+            raise CommandError(f"the converted model differs from the reference by {diff:.2e} (> 1e-4); "
+                               "nothing was written. Please report it with the checkpoint's name.")
+    with atomic_path(out, suffix=".keras", overwrite=args.overwrite) as tmp:
+        model.save(tmp)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _logits(model, x):
+    """The classifier's outputs before its softmax (what the reference returns)."""
+    import keras
+
+    from kerasarch.contract import contract_of
+
+    if contract_of(model).output.kind == "probabilities":
+        model = keras.Model(model.input, model.get_layer("predictions").input)
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
 class CommandError(Exception):
     """A mistake in the command line or its inputs: reported as one line, exit status 2."""
 
@@ -262,14 +334,33 @@ def main(argv=None):
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's and tf2onnx's tracing output")
     p.set_defaults(run=_export)
 
-    p = sub.add_parser("predict", help="run an exported SavedModel or ONNX file on images, print top classes")
-    p.add_argument("artifact", help="a SavedModel folder (version or model folder) or an .onnx file")
+    p = sub.add_parser("convert", help="a torchvision or timm checkpoint (.pth, .safetensors) to a .keras file",
+                       description="Build the model, load the checkpoint (every tensor checked), compare it with "
+                                   "the torchvision/timm reference when torch is installed, then write the file.")
+    p.add_argument("name", help="registered model name, e.g. resnet50")
+    p.add_argument("checkpoint", help="a .pth/.pt/.bin (read with torch.load(weights_only=True)) or .safetensors file")
+    p.add_argument("--out", required=True, help="the .keras file to write")
+    p.add_argument("--source", default=None, choices=["torchvision", "timm"],
+                   help="whose layout the checkpoint has (default: read off its tensor names)")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="classifier size (default: the checkpoint's)")
+    p.add_argument("--input-size", type=int, default=None, help="input side in pixels (default: the model's)")
+    p.add_argument("--skip-mismatch", action="store_true",
+                   help="with --num-classes other than the checkpoint's: keep a new, randomly initialised head")
+    p.add_argument("--no-parity", action="store_true", help="do not compare with the torch reference")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.set_defaults(run=_convert)
+
+    p = sub.add_parser("predict", help="run an exported SavedModel or ONNX file, or a .keras model, on images, "
+                                       "print top classes")
+    p.add_argument("artifact", help="a SavedModel folder (version or model folder), an .onnx file or a .keras file")
     p.add_argument("images", nargs="+", help="PNG/JPEG/BMP/GIF files")
     p.add_argument("--top", type=int, default=3, help="how many classes to print per image (default 3)")
     p.set_defaults(run=_predict)
 
     args = parser.parse_args(argv)
-    for arg in ("epochs", "batch_size", "limit", "image_size", "patience", "backup_every", "version", "top"):
+    for arg in ("epochs", "batch_size", "limit", "image_size", "patience", "backup_every", "version", "top",
+                "num_classes", "input_size"):
         value = getattr(args, arg, None)
         if value is not None and value < 1:
             parser.error(f"--{arg.replace('_', '-')} must be a positive integer, got {value}")
@@ -282,7 +373,9 @@ def main(argv=None):
         # The library's errors for a user's mistake (ValueError and its kin: unknown names, bad
         # arguments, missing files or packages) already say what was wrong and what would be
         # right. A TypeError, KeyError or anything else is a bug: it keeps its traceback.
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        # A checkpoint that does not fit lists its tensors and their shapes: all of it is the message.
+        message = "\n".join(lines) if type(err).__name__ == "CheckpointError" else lines[0]
         print(f"kerasarch: error: {message}", file=sys.stderr)
         return 2
 

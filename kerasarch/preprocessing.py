@@ -92,36 +92,68 @@ class Preprocessing:
         """
         import tensorflow as tf
 
-        x = tf.cast(images, tf.float32) * self.rescale
+        x = images
+        if size is not None and self.crop is not None:
+            x = self._resize_and_crop(x, tuple(size))
+        x = tf.cast(x, tf.float32) * self.rescale
         if self.mean is not None:
             x = (x - tf.constant(self.mean, tf.float32)) / tf.constant(self.std, tf.float32)
         if channels == 3 and x.shape[-1] == 1:
             x = tf.image.grayscale_to_rgb(x)
-        if size is not None and self.crop is not None:
-            return self._resize_and_crop(x, tuple(size))
-        if size is not None and tuple(x.shape[-3:-1]) != tuple(size):
+        if size is not None and self.crop is None and tuple(x.shape[-3:-1]) != tuple(size):
             x = tf.image.resize(x, tuple(size), method=self.interpolation)
         return x
 
-    def _resize_and_crop(self, x, size):
+    def _resize_and_crop(self, images, size):
+        """torchvision's evaluation transform on raw pixels: the shorter side to ``resize`` (scaled
+        by the model's size / ``crop``), antialiased, then the centre crop."""
         import tensorflow as tf
 
-        # Normalising before resizing equals the other order: both are linear per channel.
+        was_uint8 = images.dtype == tf.uint8 if hasattr(images, "dtype") else False
+        x = tf.cast(images, tf.float32)
+        single = x.shape.rank == 3
+        if single:
+            x = x[None]
         height, width = size
-        scale = self.resize / self.crop
+        target = float(max(height, width)) * self.resize / self.crop
         shape = tf.shape(x)
-        h, w = tf.cast(shape[-3], tf.float32), tf.cast(shape[-2], tf.float32)
+        h, w = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
         short = tf.minimum(h, w)
-        target = float(max(height, width)) * scale
-        new_h = tf.cast(tf.math.floor(h * target / short), tf.int32)
-        new_w = tf.cast(tf.math.floor(w * target / short), tf.int32)
-        # torchvision resizes the shorter side to exactly `resize`; the longer one is floored.
-        new_h = tf.where(h <= w, tf.cast(round(target), tf.int32), new_h)
-        new_w = tf.where(w < h, tf.cast(round(target), tf.int32), new_w)
-        x = tf.image.resize(x, tf.stack([new_h, new_w]), method=self.interpolation, antialias=True)
+        # The shorter side becomes exactly `target`; the longer one is floored (torchvision's rule).
+        new_h = tf.where(h <= w, round(target), tf.cast(tf.math.floor(h * target / short), tf.int32))
+        new_w = tf.where(w < h, round(target), tf.cast(tf.math.floor(w * target / short), tf.int32))
+        if self.interpolation == "nearest":
+            x = tf.image.resize(x, tf.stack([new_h, new_w]), method="nearest")
+        else:
+            # Separable, as PIL and torchvision's antialias=True resize: each output pixel a normalised
+            # window of the input, widened by the downscale factor. Two matrix products, which every
+            # exporter converts (tf.image.resize's antialiased kernel has no ONNX conversion).
+            x = tf.einsum("oh,nhwc->nowc", _resize_matrix(shape[1], new_h, self.interpolation), x)
+            x = tf.einsum("pw,nowc->nopc", _resize_matrix(shape[2], new_w, self.interpolation), x)
+        if was_uint8:  # torchvision resizes a uint8 image to uint8
+            x = tf.clip_by_value(tf.round(x), 0.0, 255.0)
         # torchvision's centre crop rounds the offsets (half to even, as tf.round does).
         top = tf.cast(tf.round(tf.cast(new_h - height, tf.float32) / 2), tf.int32)
         left = tf.cast(tf.round(tf.cast(new_w - width, tf.float32) / 2), tf.int32)
-        if x.shape.rank == 3:
-            return x[top:top + height, left:left + width, :]
-        return x[:, top:top + height, left:left + width, :]
+        x = x[:, top:top + height, left:left + width, :]
+        return x[0] if single else x
+
+
+def _resize_matrix(in_size, out_size, interpolation):
+    """``(out_size, in_size)`` weights of an antialiased 1-D resize (triangle or a = -0.5 cubic
+    kernel, support scaled by the downscale factor, rows summing to 1), as PIL computes them."""
+    import tensorflow as tf
+
+    n_in, n_out = tf.cast(in_size, tf.float32), tf.cast(out_size, tf.float32)
+    scale = n_in / n_out
+    stretch = tf.maximum(scale, 1.0)
+    centre = (tf.range(n_out) + 0.5) * scale
+    distance = tf.abs((tf.range(n_in)[None, :] + 0.5 - centre[:, None]) / stretch)
+    if interpolation == "bilinear":
+        weights = tf.maximum(0.0, 1.0 - distance)
+    else:
+        a = -0.5
+        near = ((a + 2) * distance - (a + 3)) * distance * distance + 1
+        far = ((a * distance - 5 * a) * distance + 8 * a) * distance - 4 * a
+        weights = tf.where(distance < 1, near, tf.where(distance < 2, far, tf.zeros_like(distance)))
+    return weights / tf.reduce_sum(weights, axis=1, keepdims=True)

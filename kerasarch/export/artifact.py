@@ -1,4 +1,4 @@
-"""Run an exported artifact (a SavedModel folder or an ONNX file) on image files.
+"""Run an exported artifact (a SavedModel folder or an ONNX file) or a ``.keras`` model on image files.
 
 This is what ``kerasarch predict`` uses to let a user check a file before shipping it: it
 reads the input format and preprocessing that the export stored beside the graph, so it
@@ -55,8 +55,10 @@ def load_artifact(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} does not exist; pass a SavedModel folder or an .onnx file.")
     if os.path.isfile(path):
+        if path.endswith(".keras"):
+            return _load_keras(path)
         if not path.endswith(".onnx"):
-            raise ValueError(f"{path} is neither an .onnx file nor a SavedModel folder.")
+            raise ValueError(f"{path} is neither an .onnx or .keras file nor a SavedModel folder.")
         return _load_onnx(path)
     return _load_saved_model(_version_dir(path))
 
@@ -74,6 +76,33 @@ def _version_dir(path):
         return _version_dir(os.path.join(path, models[0]))
     raise ValueError(f"{path} holds no saved_model.pb and no numbered version folder"
                      + (f"; it holds {', '.join(models)}: pass one of those" if models else "") + ".")
+
+
+def _load_keras(path):
+    """A ``.keras`` model as an artifact: the preprocessing and class names its weights recorded
+    (``kerasarch convert``), float32 input at the model's size."""
+    import keras
+
+    from kerasarch.contract import contract_of
+
+    model = keras.saving.load_model(path)
+    arch = getattr(model, "arch", None) or {}
+    contract = contract_of(model)
+    kind = contract.output.kind
+
+    def run(batch):
+        out = np.asarray(keras.ops.convert_to_numpy(model(batch, training=False)), np.float32)
+        outputs = {kind: out}
+        if kind == "logits":  # shown as probabilities, as a served classifier returns them
+            e = np.exp(out - out.max(axis=-1, keepdims=True))
+            outputs = {"probabilities": e / e.sum(axis=-1, keepdims=True), **outputs}
+        return outputs
+
+    metadata = {"input_kind": contract.input.kind, "input_dtype": "float32",
+                "input_shape": [None, *[None if d is None else int(d) for d in model.input_shape[1:]]],
+                "preprocessing": arch.get("preprocessing"), "class_names": arch.get("class_names"),
+                "model": model.name}
+    return Artifact(path, "keras", run, metadata)
 
 
 def _load_saved_model(path):

@@ -53,7 +53,7 @@ class ServingModel:
     Args:
         model: a built Keras model with one input.
         uint8: (image models) accept raw ``uint8`` pixels of any size and preprocess inside the graph.
-        preprocessing: a :class:`~kerasarch.preprocessing.Preprocessing` (default: rescale by 1/255).
+        preprocessing: a :class:`~kerasarch.preprocessing.Preprocessing` (default: what ``model.arch`` records for its weights, else rescale by 1/255).
         dtype: ``"float32"`` (default) exports a float32 twin of a mixed-precision model;
             ``None`` keeps the model's policy (outputs are still cast to float32).
     """
@@ -79,7 +79,9 @@ class ServingModel:
         self.trained_policy = trained_policy(model)
         self.model = float32_model(model) if dtype == "float32" else model
         self.uint8 = bool(uint8)
-        self.preprocessing = preprocessing or Preprocessing()
+        # What the model's weights expect when kerasarch.weights recorded it (a torchvision
+        # checkpoint's resize, crop and mean/std), else kerasarch's training pipeline.
+        self.preprocessing = preprocessing or Preprocessing.of(model)
         self.input_shape = shape
         self.input_name = INPUT_NAMES[self.kind]
         self.input_dtype = "uint8" if self.uint8 else self.contract.input.dtype
@@ -187,6 +189,10 @@ class ServingModel:
         out = model.predict(np.asarray(x), verbose=0)
         return {self.output_names[0]: np.asarray(out, np.float32)}
 
+    def _recorded_class_names(self):
+        names = (getattr(self.source, "arch", None) or {}).get("class_names")
+        return list(names) if names else None
+
     def metadata(self, class_names=None):
         import kerasarch
 
@@ -197,5 +203,5 @@ class ServingModel:
             "input_name": self.input_name, "input_dtype": self.input_dtype,
             "preprocessing": self.preprocessing.to_json() if self.kind == "image" else None,
             "outputs": list(self.output_names), "trained_dtype_policy": self.trained_policy,
-            "class_names": list(class_names) if class_names is not None else None,
+            "class_names": list(class_names) if class_names is not None else self._recorded_class_names(),
         }

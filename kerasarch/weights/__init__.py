@@ -12,8 +12,8 @@ give the model its preprocessing and ImageNet class names.
 from kerasarch.weights.checkpoint import CheckpointError, is_checkpoint_path, read_state_dict
 from kerasarch.weights.known import Checkpoint, identify, imagenet_classes, torchvision_checkpoints
 from kerasarch.weights.layout import SOURCES, twins
-from kerasarch.weights.loader import LoadReport, load_torch_weights, torch_families
+from kerasarch.weights.loader import LoadReport, checkpoint_classes, load_torch_weights, torch_families
 
-__all__ = ["Checkpoint", "CheckpointError", "LoadReport", "SOURCES", "identify", "imagenet_classes",
+__all__ = ["Checkpoint", "CheckpointError", "LoadReport", "SOURCES", "checkpoint_classes", "identify", "imagenet_classes",
            "is_checkpoint_path", "load_torch_weights", "read_state_dict", "torch_families",
            "torchvision_checkpoints", "twins"]

@@ -8,7 +8,7 @@ from kerasarch.weights import maps  # noqa: F401  (registers every family's map)
 from kerasarch.weights.checkpoint import CheckpointError, read_state_dict
 from kerasarch.weights.layout import SOURCES, TorchLayout, layouts_for
 
-__all__ = ["load_torch_weights", "LoadReport", "torch_families"]
+__all__ = ["load_torch_weights", "LoadReport", "checkpoint_classes", "torch_families"]
 
 _SHOWN = 8  # problems listed per kind in one error
 
@@ -107,6 +107,20 @@ def load_torch_weights(model, checkpoint, source=None, *, skip_mismatch=False):
     if info is not None:
         known.annotate(model, info)
     return LoadReport(layout.source, len(assignments), skipped, dropped, info)
+
+
+def checkpoint_classes(model, checkpoint, source=None):
+    """The number of classes ``checkpoint``'s classifier has (``None`` without one), read off the
+    family map's head tensors: what ``num_classes`` a model needs to take all of it."""
+    layouts = layouts_for(model.arch.get("family"), model.arch.get("variant"))
+    if not layouts:
+        raise CheckpointError(_no_twin(model, model.arch.get("family")))
+    state = read_state_dict(checkpoint) if not isinstance(checkpoint, dict) else checkpoint
+    layout = _choose(model, state, {source: layouts[source]} if source else layouts)
+    for entry in layout.entries:
+        if entry.head and entry.key in state and state[entry.key].ndim == 1:
+            return int(state[entry.key].shape[0])
+    return None
 
 
 def _choose(model, state, layouts):

@@ -1,4 +1,4 @@
-"""ResNet, ResNeXt and Wide ResNet from torchvision (the CIFAR nets have no torchvision twin)."""
+"""ResNet, ResNeXt and Wide ResNet from torchvision and timm (the CIFAR nets have no twin)."""
 
 from kerasarch.weights.layout import torch_layout
 
@@ -18,3 +18,8 @@ def torchvision_resnet(t):
         else:
             t.layer(path, f"{prefix}.{'conv' if part == 'conv' else 'bn'}{unit[-1]}")
     t.layer("fc", "fc", head=True)
+
+
+# timm's ResNets keep torchvision's module names (and its v1.5 stride on the 3x3 convolution), so one
+# map serves both; timm's checkpoints are the newer recipes (a1_in1k, tv2_in1k, ...).
+torch_layout("resnet", "timm", twins={name: name for name in _IMAGENET}, ci=("resnet18",))(torchvision_resnet)
