@@ -210,3 +210,11 @@ def test_a_timm_hub_download_is_known_by_its_config_json(tmp_path):
     x = images(SIZE)
     want = reference_logits(ref, x)
     assert relative_diff(kerasarch_logits(model, x), want) <= TOLERANCE
+
+
+def test_a_features_only_model_takes_the_levels_it_has(resnet18_state):
+    ref, state = resnet18_state
+    model = kerasarch.create_model("resnet18", features_only=True, out_indices=(0, 1), input_shape=(SIZE, SIZE, 3))
+    report = load_torch_weights(model, state)
+    assert report.dropped and all("features_only" in why or "classifier" in why for _, why in report.dropped)
+    assert any(k.startswith("layer4.") for k, _ in report.dropped)

@@ -147,6 +147,9 @@ class TorchLayout:
         self.arch = dict(getattr(model, "arch", None) or {})
         self.variant = self.arch.get("variant", model.name)
         self.layers = model_layers(model)
+        # A features_only build may stop before the last stage: the later blocks' tensors are absent.
+        contract = getattr(model, "contract", None)
+        self.features_only = getattr(getattr(contract, "output", None), "kind", None) == "feature_maps"
         self.entries = []
         self.absent = []  # (torch prefix, why): tensors whose layer this build does not have
         self._ignored = []  # (compiled pattern, why)
@@ -164,7 +167,7 @@ class TorchLayout:
         """Map the Keras layer at ``path`` onto torch module ``prefix``, by the layer's class."""
         layer = self.layers.get(path)
         if layer is None:
-            if head or self.arch.get("features_only"):
+            if head or self.features_only:
                 self.absent.append((prefix, "the model has no classifier" if head else "not in a features_only model"))
                 return
             raise CheckpointError(f"{self.model.name}: the {self.source} map names layer {path!r}, which the model "
@@ -185,6 +188,11 @@ class TorchLayout:
             raise CheckpointError(f"{self.model.name}: the {self.source} map names layer {layer_path!r}, which the "
                                   "model does not have (a kerasarch bug: please report it).")
         matches = [v for v in layer.weights if v.path.rsplit("/", 1)[-1] == name]
+        if len(matches) > 1:
+            # A sublayer's variable of the same name (ConvNeXt's block ``gamma`` beside its
+            # LayerNorm's): the layer's own variable is the one meant.
+            nested = {id(w) for sub in layer._layers for w in sub.weights}
+            matches = [v for v in matches if id(v) not in nested]
         if len(matches) != 1:
             raise CheckpointError(f"{self.model.name}: layer {layer_path!r} has no single variable {name!r} "
                                   f"(it has {[v.path for v in layer.weights]}).")
@@ -214,7 +222,8 @@ def _rules(layer):
     """``(attribute, torch name, conversion)`` for the variables of a standard Keras layer."""
     L = keras.layers
     if isinstance(layer, L.DepthwiseConv2D):
-        return [("depthwise_kernel", "weight", depthwise_kernel), ("bias", "bias", same)]
+        # Keras 3 keeps the depthwise kernel in ``kernel`` (there is no ``depthwise_kernel`` attribute).
+        return [("kernel", "weight", depthwise_kernel), ("bias", "bias", same)]
     if isinstance(layer, (L.Conv1D, L.Conv2D, L.Conv3D)):
         return [("kernel", "weight", conv_kernel), ("bias", "bias", same)]
     if isinstance(layer, L.Dense):

@@ -125,13 +125,23 @@ def checkpoint_classes(model, checkpoint, source=None):
 
 def _choose(model, state, layouts):
     keys = set(state)
-    built = []
+    built, refused = [], []
     for source, fn in layouts.items():
         layout = TorchLayout(model, source, keys)
-        fn(layout)
+        try:
+            fn(layout)
+        except CheckpointError as e:
+            # A map refuses a build option its source lacks (ViT's token_pooling="avg" has no
+            # torchvision twin); the other source may still fit, so that error waits.
+            if len(layouts) == 1:
+                raise
+            refused.append(e)
+            continue
         expected = layout.expected_keys()
         built.append((len(expected & keys) / max(1, len(expected)), layout))
-    score, layout = max(built, key=lambda t: t[0])
+    score, layout = max(built, key=lambda t: t[0]) if built else (0.0, None)
+    if refused and score < 0.5:
+        raise refused[0]
     if len(layouts) > 1 and score < 0.5:
         sample = ", ".join(sorted(keys)[:4])
         raise CheckpointError(
@@ -171,6 +181,8 @@ def _check(model, layout, state, skip_mismatch):
         if key in used:
             continue
         why = layout.ignored_reason(key)
+        if why is None and layout.features_only:
+            why = "past the last feature level of this features_only model"
         if why is None:
             unexpected.append(f"{key} {tuple(state[key].shape)}")
         elif not key.endswith("num_batches_tracked"):
