@@ -60,12 +60,18 @@ def relative_diff(got, want):
 
 
 def kerasarch_logits(model, x):
+    if keras.backend.backend() == "jax":
+        # One compiled call: eager JAX compiles each op on its first call, 3x slower here.
+        return np.asarray(model.predict(x, batch_size=len(x), verbose=0))
     return np.asarray(keras.ops.convert_to_numpy(model(x, training=False)))
 
 
 def twin_and_files(name, directory, num_classes=NUM_CLASSES, size=None, source=None, seed=0):
     """(reference module, its logits on ``images(size)``, (.pth, .safetensors) paths)."""
+    import torch
+
     size = size or parity_size(name)
+    torch.manual_seed(seed)  # the reference's own initialisation too, so a figure can be reproduced
     ref = randomize(build_reference(name, num_classes=num_classes, size=size, source=source), seed)
     x = images(size)
     return ref, x, reference_logits(ref, x), write_checkpoints(ref, directory)

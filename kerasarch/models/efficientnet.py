@@ -70,12 +70,16 @@ class EfficientNetVariant:
     dropout: float = 0.2
     last_channel: int = 0  # 0: 4x the last stage's width (V1); V2 uses 1280
     bn_epsilon: float = 1e-5
+    bn_momentum: float = 0.9
 
 
 _B = ((1.0, 1.0, 224, 0.2), (1.0, 1.1, 240, 0.2), (1.1, 1.2, 260, 0.3), (1.2, 1.4, 300, 0.3),
       (1.4, 1.8, 380, 0.4), (1.6, 2.2, 456, 0.4), (1.8, 2.6, 528, 0.5), (2.0, 3.1, 600, 0.5))
 VARIANTS = (
-    *(EfficientNetVariant(f"efficientnet_b{i}", B0_STAGES, w, d, r, p) for i, (w, d, r, p) in enumerate(_B)),
+    # torchvision builds B5-B7 with BatchNorm2d(eps=1e-3, momentum=0.01), B0-B4 with the defaults.
+    *(EfficientNetVariant(f"efficientnet_b{i}", B0_STAGES, w, d, r, p,
+                          **(dict(bn_epsilon=1e-3, bn_momentum=0.99) if i >= 5 else {}))
+      for i, (w, d, r, p) in enumerate(_B)),
     EfficientNetVariant("efficientnet_v2_s", V2_STAGES["s"], resolution=384, dropout=0.2, last_channel=1280,
                         bn_epsilon=1e-3),
     EfficientNetVariant("efficientnet_v2_m", V2_STAGES["m"], resolution=480, dropout=0.3, last_channel=1280,
@@ -104,7 +108,7 @@ def build_efficientnet(variant, *, drop_rate=None, **kwargs):
     drop_rate = v.dropout if drop_rate is None else drop_rate
     b = ImageModelBuilder(v.name, dict(kwargs, drop_rate=drop_rate), contract=_contract(v),
                           family="efficientnet", head_name="classifier")
-    bn = dict(bn_epsilon=v.bn_epsilon)
+    bn = dict(bn_epsilon=v.bn_epsilon, bn_momentum=v.bn_momentum)
 
     def width(c):
         return make_divisible(c * v.width)
