@@ -101,11 +101,38 @@ class ClassToken(keras.layers.Layer):
         return config
 
 
+def _cubic(x, a=-0.5):
+    x = np.abs(x)
+    return np.where(x < 1, ((a + 2) * x - (a + 3)) * x * x + 1,
+                    np.where(x < 2, ((a * x - 5 * a) * x + 8 * a) * x - 4 * a, 0.0))
+
+
+def _resize_matrix(old, new):
+    """(new, old) weights of antialiased bicubic resizing along one axis (half-pixel centres,
+    Keys a=-0.5, the kernel widened by the scale when shrinking, each window clipped to the
+    input and renormalised): PIL's and ``torch.nn.functional.interpolate(mode="bicubic",
+    antialias=True)``'s filter."""
+    scale = old / new
+    stretch = max(scale, 1.0)
+    support = 2.0 * stretch
+    centers = (np.arange(new) + 0.5) * scale
+    src = np.arange(old)
+    weights = _cubic((src[None, :] + 0.5 - centers[:, None]) / stretch)
+    lo = np.maximum((centers - support + 0.5).astype(np.int64), 0)
+    hi = np.minimum((centers + support + 0.5).astype(np.int64), old)
+    weights = np.where((src[None] >= lo[:, None]) & (src[None] < hi[:, None]), weights, 0.0)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
 def resample_grid_embedding(table, num_prefix_tokens, new_grid, old_grid=None):
     """Resample a (prefix + h*w, C) position table to ``new_grid`` (h', w') by bicubic
     interpolation of its grid part; prefix rows (class token) are kept as they are.
 
-    ``old_grid`` defaults to a square grid. NumPy in and out.
+    The interpolation is timm's ``resample_abs_pos_embed`` default (bicubic, antialiased,
+    half-pixel centres), computed in NumPy so that a file resamples to the same table on
+    every backend (``keras.ops.image.resize`` uses another cubic kernel on torch than on
+    TensorFlow and JAX). torchvision's ``interpolate_embeddings`` (``align_corners=True``)
+    gives other values. ``old_grid`` defaults to a square grid. NumPy in and out.
     """
     table = np.asarray(table)
     prefix, grid = table[:num_prefix_tokens], table[num_prefix_tokens:]
@@ -118,10 +145,10 @@ def resample_grid_embedding(table, num_prefix_tokens, new_grid, old_grid=None):
         old_grid = (side, side)
     if tuple(old_grid) == tuple(new_grid):
         return table
-    image = grid.reshape(1, *old_grid, -1).astype("float32")
-    resized = ops.convert_to_numpy(ops.image.resize(image, tuple(new_grid), interpolation="bicubic",
-                                                    antialias=False))
-    return np.concatenate([prefix, resized.reshape(-1, table.shape[-1]).astype(table.dtype)], axis=0)
+    image = grid.reshape(*old_grid, -1).astype("float64")
+    image = np.einsum("ih,hwc->iwc", _resize_matrix(old_grid[0], new_grid[0]), image)
+    image = np.einsum("jw,iwc->ijc", _resize_matrix(old_grid[1], new_grid[1]), image)
+    return np.concatenate([prefix, image.reshape(-1, table.shape[-1]).astype(table.dtype)], axis=0)
 
 
 @keras.saving.register_keras_serializable(package="kerasarch")
@@ -136,8 +163,8 @@ class PositionEmbedding(keras.layers.Layer):
 
     A weights file saved from a model with another grid (a ViT trained at 224x224, loaded
     into one built at 384x384) loads: the grid part is resampled bicubically to this
-    layer's grid (:func:`resample_grid_embedding`), as torchvision's
-    ``interpolate_embeddings`` and timm's ``resample_abs_pos_embed`` do.
+    layer's grid (:func:`resample_grid_embedding`, as timm's ``resample_abs_pos_embed``
+    does), the same on every backend.
     """
 
     no_weight_decay = True
