@@ -41,7 +41,8 @@ def torch_layout(family, source, twins, ci=None):
     ``twins``: ``{kerasarch name: reference name}``, or ``{kerasarch name: (reference name,
     kwargs)}`` for a reference built with arguments (``"sized"`` in kwargs names the argument
     that takes the input size), for the variants the map is for. ``ci``: the variants whose
-    parity with the reference CI checks on every backend (default: the first); ``make
+    parity with the reference CI checks on every backend (default: the first; ``()`` for a
+    map that is another source's function, whose names CI already checks there); ``make
     test-all`` checks them all.
     """
     if source not in SOURCES:
@@ -52,7 +53,7 @@ def torch_layout(family, source, twins, ci=None):
         kwargs = dict(kwargs)
         sized = kwargs.pop("sized", None)
         parsed[name] = Twin(source, ref, tuple(sorted(kwargs.items())), sized)
-    ci = tuple(ci) if ci else tuple(parsed)[:1]
+    ci = tuple(parsed)[:1] if ci is None else tuple(ci)
 
     def register(fn):
         _LAYOUTS[(family, source)] = (fn, parsed, ci)

@@ -55,6 +55,7 @@ def torchvision_inception(t):
 
 # timm's model returns (logits, aux) from forward whenever it has the auxiliary head, and that head
 # needs a 299-pixel input: the twin is built without it (only timm's tv_in1k weights have it).
-@torch_layout("inception", "timm", twins={"inception_v3": "inception_v3"}, ci=("inception_v3",))
+# The same tensor names as torchvision's: CI checks the map there (ci=()); make test-all checks timm's twin.
+@torch_layout("inception", "timm", twins={"inception_v3": "inception_v3"}, ci=())
 def timm_inception(t):
     _inception_v3(t)

@@ -22,4 +22,4 @@ def torchvision_resnet(t):
 
 # timm's ResNets keep torchvision's module names (and its v1.5 stride on the 3x3 convolution), so one
 # map serves both; timm's checkpoints are the newer recipes (a1_in1k, tv2_in1k, ...).
-torch_layout("resnet", "timm", twins={name: name for name in _IMAGENET}, ci=("resnet18",))(torchvision_resnet)
+torch_layout("resnet", "timm", twins={name: name for name in _IMAGENET}, ci=())(torchvision_resnet)
