@@ -2,7 +2,10 @@
 #
 #   make train   install, then train ResNet-20 on Fashion-MNIST, export a SavedModel and an ONNX file
 #   make test    install, then run the test suite (TensorFlow); on JAX the contract, Transformer,
-#                distillation and gradient-flow tests, and the blocks of the other families
+#                distillation and gradient-flow tests, and the blocks of the other families; on
+#                torch the contract (with a few fit steps per model), Transformer, distillation,
+#                new-family, legacy-file and Keras-internals tests (tests/test_backends.py, in the
+#                TensorFlow run, moves .keras files between all three backends)
 #   make test-all the same, with the tests marked slow (every model's .keras file round trip and
 #                 XLA training step, not only the CI tier's); its JAX half alone took 1.5 hours on
 #                 two cores (every model's contract; JAX compiles each op on its first eager call)
@@ -17,7 +20,7 @@ TRAIN_ARGS ?=
 PYTEST_ARGS ?= -n 2 --durations=15
 MARK ?= not slow
 
-.PHONY: install data train test test-all test-tf test-jax
+.PHONY: install data train test test-all test-tf test-jax test-torch
 
 # Debian packages: the Fashion-MNIST files, and graphviz for keras.utils.plot_model (kerasarch plot).
 data:
@@ -33,10 +36,10 @@ install: data
 train: install
 	$(PYTHON) examples/train_fashion_mnist.py $(TRAIN_ARGS)
 
-test: install test-tf test-jax
+test: install test-tf test-jax test-torch
 
 test-all: install
-	$(MAKE) test-tf test-jax MARK=
+	$(MAKE) test-tf test-jax test-torch MARK=
 
 test-tf:
 	KERAS_BACKEND=tensorflow $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)"
@@ -45,3 +48,7 @@ test-jax:
 	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py tests/test_transformer.py \
 	  tests/test_distill_diagnostics.py tests/test_new_family.py tests/test_legacy_files.py tests/test_keras_compat.py
 	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_layers.py -k round_trip
+
+test-torch:
+	KERAS_BACKEND=torch $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py tests/test_transformer.py \
+	  tests/test_distill_diagnostics.py tests/test_new_family.py tests/test_legacy_files.py tests/test_keras_compat.py

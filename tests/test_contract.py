@@ -6,7 +6,8 @@ contract's ``tiny_shape()``; the output its built contract names (shape and fini
 training and inference mode), a non-zero gradient for every trainable weight,
 ``get_config`` / ``from_config`` reproducing the outputs and the contract, float32 output
 under ``mixed_bfloat16``, ``features_only`` outputs that match ``feature_info``, an
-XLA-compiled training step, and a ``.keras`` file that loads back with its contract. A new
+XLA-compiled training step (eager ``fit`` steps through the recipe on torch, where the
+compiler is torch.compile), and a ``.keras`` file that loads back with its contract. A new
 family needs no test code: its contract says what to feed and what to expect.
 
 Which models each check walks in CI (``make test``) is read off the registry by
@@ -19,20 +20,34 @@ import pytest
 
 import kerasarch
 import tiers
-from helpers import as_list, slow_unless, trainable_gradients
+from helpers import JIT_IN_CI, as_list, slow_unless, trainable_gradients
 from kerasarch.registry import model_entry
 
 MODELS = kerasarch.list_models()
 NUM_CLASSES = 7
 
-if keras.backend.backend() == "tensorflow":
+BACKEND = keras.backend.backend()
+# The models the compiled training step walks with `make test-all`.
+XLA_MODELS = MODELS
+if BACKEND == "tensorflow":
     CI_TIER, XLA_TIER = tiers.CI, tiers.XLA
     EVERY = slow_unless(MODELS, set(MODELS) - tiers.HEAVY)
+elif BACKEND == "torch":
+    # Eager torch compiles nothing, so CI walks the whole CI tier (one model per block family):
+    # with the fit check, 2 minutes on two cores. The compiled step is torch.compile here
+    # (helpers.JIT_IN_CI): none in CI, where the fit check below trains on torch instead; `make
+    # test-all` compiles the XLA tier (one model per kind of op), not every model (hours).
+    CI_TIER, XLA_TIER = tiers.CI, set()
+    XLA_MODELS = [n for n in MODELS if n in tiers.XLA]
+    EVERY = slow_unless(MODELS, CI_TIER)
 else:
     CI_TIER = XLA_TIER = tiers.JAX
     EVERY = slow_unless(MODELS, CI_TIER)
 TIERED = slow_unless(MODELS, CI_TIER)
-XLA_TIERED = slow_unless(MODELS, XLA_TIER)
+XLA_TIERED = slow_unless(XLA_MODELS, XLA_TIER if JIT_IN_CI else set())
+# A few steps of model.fit through kerasarch's recipe: CI's training check on torch; on TensorFlow
+# and JAX the compiled step trains in CI, and this runs in `make test-all`.
+FIT_TIERED = slow_unless(MODELS, set() if JIT_IN_CI else CI_TIER)
 
 
 def _np(tensor):
@@ -113,6 +128,32 @@ def test_xla_train_step_under_mixed_bfloat16(name):
     logs = model.train_on_batch(x, np.arange(4) % NUM_CLASSES, return_dict=True)
     assert np.isfinite(logs["loss"])
     assert any(not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights[:3]))
+
+
+@pytest.mark.parametrize("name", FIT_TIERED)
+def test_fit_a_few_steps_with_the_recipe(name):
+    model, _ = _build(name)
+    # Batches of 6, not 2: BatchNorm over two samples at 1x1 maps makes the gradients of deep
+    # nets explode (EfficientNetV2-S, this one or torchvision's: a global norm of ~1e10, and on
+    # some seeds inf, which clipping turns into NaN weights); at 6 it is ~1e3.
+    x, y = model.contract.sample_inputs(batch=18), np.arange(18) % NUM_CLASSES
+    # The "resnet" recipe: SGD with momentum, weight decay with its exclusions, global-norm
+    # clipping, label smoothing; one epoch of 3 steps, so no warmup step with a zero rate.
+    kerasarch.compile_for_training(model, "resnet", epochs=1, steps_per_epoch=3, verbose=False)
+    if BACKEND == "torch":
+        assert not model.jit_compile  # "auto" trains eagerly on torch (Recipe.resolve_jit)
+    moving = [v for v in model.non_trainable_variables if "moving_" in v.path]
+    watched = [model.trainable_variables[0], model.trainable_variables[-1], *moving]
+    before = [_np(v) for v in watched]
+    history = model.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0).history
+    assert int(_np(model.optimizer.iterations)) == 3
+    assert np.isfinite(history["loss"]).all()
+    # The first and last weights moved, and BatchNorm's moving statistics followed the batches.
+    after = [_np(v) for v in watched]
+    assert not np.array_equal(before[0], after[0]) and not np.array_equal(before[1], after[1])
+    assert not moving or any(not np.array_equal(b, a) for b, a in zip(before[2:], after[2:]))
+    # No step left a NaN behind (a loss is computed before its step's update).
+    assert np.isfinite(_np(model(x[:2], training=False))).all()
 
 
 @pytest.mark.parametrize("name", TIERED)

@@ -7,6 +7,7 @@ import pytest
 
 import kerasarch
 import test_contract
+from helpers import slow_where_jit_is_torch_compile
 from tiny_family import models as tiny
 
 NAMES = [v.name for v in tiny.VARIANTS]
@@ -28,9 +29,15 @@ def test_a_family_defined_outside_the_package_keeps_the_whole_contract(name, reg
     test_contract.test_forward_gradients_and_config_round_trip(name)
     test_contract.test_keras_file_round_trip(name, tmp_path)
     test_contract.test_mixed_bfloat16_output_is_float32(name)
-    test_contract.test_xla_train_step_under_mixed_bfloat16(name)
+    test_contract.test_fit_a_few_steps_with_the_recipe(name)
     test_contract.test_out_indices_picks_levels(name)
     test_contract.test_features_only_matches_feature_info_and_one_channel_input(name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@slow_where_jit_is_torch_compile
+def test_its_compiled_training_step(name, registered):
+    test_contract.test_xla_train_step_under_mixed_bfloat16(name)
 
 
 def test_its_pooled_features_and_constructor(registered):

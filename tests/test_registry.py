@@ -50,10 +50,11 @@ def test_duplicate_registration_is_refused():
         kerasarch.register_model("resnet50", lambda v, **k: None, None, "resnet")
 
 
-def test_import_does_not_import_tensorflow():
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_import_does_not_import_tensorflow(backend):
     import subprocess
     import sys
 
-    code = "import os, sys; os.environ['KERAS_BACKEND']='jax'; import kerasarch; print('tensorflow' in sys.modules)"
+    code = f"import os, sys; os.environ['KERAS_BACKEND']={backend!r}; import kerasarch; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stderr

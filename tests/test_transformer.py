@@ -1,6 +1,6 @@
 """The Transformer encoder layer, ViT's options, position-embedding resampling and the text classifier.
 
-Runs on TensorFlow and JAX (``make test`` runs this file on both)."""
+Runs on TensorFlow, JAX and torch (``make test`` runs this file on all three)."""
 
 import keras
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 
 import kerasarch
-from helpers import slow_unless
+from helpers import slow_unless, slow_where_jit_is_torch_compile
 from kerasarch import layers as kl
 from kerasarch.layers.embedding import resample_grid_embedding
 
@@ -186,6 +186,7 @@ def test_text_classifier_output_does_not_depend_on_appended_padding(token_poolin
     assert not np.allclose(_np(model(_tokens(12, 0, seed=1), training=False)), reference)
 
 
+@slow_where_jit_is_torch_compile
 def test_text_classifier_trains_under_xla_and_mixed_bfloat16_and_round_trips(tmp_path):
     model = kerasarch.transformer_text_classifier(50, 3, max_length=16, depth=2, hidden_dim=32, num_heads=2,
                                                   dtype="mixed_bfloat16", input_shape=(16,))

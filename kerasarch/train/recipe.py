@@ -140,8 +140,12 @@ class Recipe:
         """What ``jit_compile="auto"`` means for ``model``: XLA for models built from
         Transformer encoder layers (measured on the 2-core CPU, ViT-style encoder: 1.08x faster
         training and 1.12x faster prediction than the graph executor), otherwise Keras's own
-        choice (for the CNNs, XLA made CPU training 1.3-4x and prediction ~3x slower)."""
-        if self.jit_compile != "auto" or model is None:
+        choice (for the CNNs, XLA made CPU training 1.3-4x and prediction ~3x slower).
+
+        On torch always Keras's choice, eager: ``jit_compile=True`` there is torch.compile,
+        not XLA, and compiling a training step took 4-14x as long as XLA on TensorFlow on the
+        2-core CPU (37 s for transformer_text_tiny's, 5 s under XLA)."""
+        if self.jit_compile != "auto" or model is None or keras.backend.backend() == "torch":
             return self.jit_compile
         from kerasarch.layers.transformer import TransformerEncoderLayer
 
@@ -176,8 +180,10 @@ class Recipe:
         if model is not None:
             lines.append(f"  precision        {model.dtype_policy.name} (head float32)")
         jit = self.resolve_jit(model)
+        auto = ("Keras's choice (eager on torch)" if keras.backend.backend() == "torch"
+                else "Keras's choice (no XLA on a CPU-only TensorFlow: faster for CNNs)")
         explained = {True: "on (Transformer layers: faster under XLA on the CPU)" if self.jit_compile == "auto" else "on",
-                     False: "off", "auto": "Keras's choice (no XLA on a CPU-only TensorFlow: faster for CNNs)"}
+                     False: "off", "auto": auto}
         lines.append(f"  XLA              {explained.get(jit, repr(jit)) if not isinstance(jit, dict) else jit}")
         if steps:
             lines.append(f"  steps            {self.epochs} epochs x {self.steps_per_epoch} = {steps}")
