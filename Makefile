@@ -5,7 +5,8 @@
 #                distillation and gradient-flow tests, and the blocks of the other families; on
 #                torch the contract (with a few fit steps per model), Transformer, distillation,
 #                new-family, legacy-file and Keras-internals tests (tests/test_backends.py, in the
-#                TensorFlow run, moves .keras files between all three backends)
+#                TensorFlow run, moves .keras files between all three backends); the torchvision/timm
+#                checkpoint parity tests run on all three backends
 #   make test-all the same, with the tests marked slow (every model's .keras file round trip and
 #                 XLA training step, not only the CI tier's); its JAX half alone took 1.5 hours on
 #                 two cores (every model's contract; JAX compiles each op on its first eager call)
@@ -46,9 +47,11 @@ test-tf:
 
 test-jax:
 	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py tests/test_transformer.py \
-	  tests/test_distill_diagnostics.py tests/test_new_family.py tests/test_legacy_files.py tests/test_keras_compat.py
+	  tests/test_distill_diagnostics.py tests/test_new_family.py tests/test_legacy_files.py tests/test_keras_compat.py \
+	  tests/test_torch_weights.py
 	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_layers.py -k round_trip
 
 test-torch:
 	KERAS_BACKEND=torch $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py tests/test_transformer.py \
-	  tests/test_distill_diagnostics.py tests/test_new_family.py tests/test_legacy_files.py tests/test_keras_compat.py
+	  tests/test_distill_diagnostics.py tests/test_new_family.py tests/test_legacy_files.py tests/test_keras_compat.py \
+	  tests/test_torch_weights.py
