@@ -30,11 +30,13 @@ def test_main_job_quick_trains_checkpoints_tests_and_exports(tmp_path):
         assert summary[key]["checked_inputs"] == 256
         assert summary[key]["max_diff"] <= 1e-4
         # A bfloat16-trained model (CPUs with bfloat16 arithmetic) is exported as float32: rounding only.
-        assert summary[key].get("max_diff_vs_trained", 0.0) < 1e-2
+        # bfloat16 keeps 8 significant bits (a step of 0.4% per op); through the quick ResNet-20 the
+        # probabilities moved by up to 0.011 on an AVX512-BF16 EPYC, while a wrong weight moves them ~0.5.
+        assert summary[key].get("max_diff_vs_trained", 0.0) < 3e-2
 
 
 EXPERIMENTS = ["degradation", "vanishing_gradients", "parameter_formulas", "depth_through_the_years", "vgg11_d2l",
-               "transfer_learning", "distillation", "encoder_norm_warmup"]
+               "transfer_learning", "distillation", "encoder_norm_warmup", "sentence_polarity", "electricity_forecast"]
 
 
 def _numbers(node):

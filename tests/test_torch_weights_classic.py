@@ -37,7 +37,10 @@ def _saved_twin(name, path):
 # The maps are NumPy, the same on every backend, and the pool is checked on each above: the
 # whole models run in CI on TensorFlow only.
 @slow_off_tensorflow
-@pytest.mark.parametrize("name,sizes", [("alexnet", (160, 256)), ("vgg11", (96, 256))])
+# VGG's head is the same dense_head as AlexNet's (one flatten-order conversion): CI checks it on
+# AlexNet; VGG-11 (a 103M-weight first dense layer, 30 s here) in `make test-all`.
+@pytest.mark.parametrize("name,sizes", [("alexnet", (160, 256)),
+                                        pytest.param("vgg11", (96, 256), marks=pytest.mark.slow)])
 def test_one_checkpoint_fits_two_input_sizes(name, sizes, tmp_path):
     path = str(tmp_path / f"{name}.pth")
     ref = _saved_twin(name, path)
