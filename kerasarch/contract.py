@@ -22,6 +22,7 @@ CLI and the contract test read it instead of guessing from the last layer.
 | features       | (batch, channels): pooled features, no classifier             |
 | feature_map    | (batch, h, w, channels) or (batch, tokens, channels)          |
 | feature_maps   | a list of maps (``features_only``), one per ``feature_info``  |
+| forecast       | (batch, steps, size): ``steps`` future values of ``size`` series |
 
 Later families add kinds (a sequence of logits, an image, a latent distribution) here, in
 one place. NumPy only: this module sits below layers, models and everything above them.
@@ -34,7 +35,7 @@ import numpy as np
 __all__ = ["Contract", "ImageInput", "TokenInput", "SequenceInput", "Output", "INPUT_KINDS", "OUTPUT_KINDS",
            "CLASS_OUTPUTS", "contract_of", "infer_contract", "output_for_activation"]
 
-OUTPUT_KINDS = ("probabilities", "logits", "scores", "features", "feature_map", "feature_maps")
+OUTPUT_KINDS = ("probabilities", "logits", "scores", "features", "feature_map", "feature_maps", "forecast")
 # Outputs a classification loss or an accuracy can be computed on.
 CLASS_OUTPUTS = ("probabilities", "logits", "scores")
 
@@ -199,16 +200,29 @@ INPUT_KINDS = {cls.kind: cls for cls in (ImageInput, TokenInput, SequenceInput)}
 
 @dataclasses.dataclass(frozen=True)
 class Output:
-    """What the model returns: ``kind`` (one of :data:`OUTPUT_KINDS`), ``size`` (classes or
-    channels; None when unknown) and, for ``scores``, the ``activation``."""
+    """What the model returns: ``kind`` (one of :data:`OUTPUT_KINDS`), ``size`` (classes,
+    channels or forecast series; None when unknown), for ``scores`` the ``activation``, and
+    for a ``forecast`` its horizon, ``steps``."""
 
     kind: str = "probabilities"
     size: int = None
     activation: str = None
+    steps: int = None
 
     def __post_init__(self):
         if self.kind not in OUTPUT_KINDS:
             raise ValueError(f"Output kind must be one of {OUTPUT_KINDS}, got {self.kind!r}.")
+        if self.kind == "forecast" and not (_positive_int(self.steps) and _positive_int(self.size)):
+            raise ValueError(f"A forecast output needs positive integer steps (the horizon) and size (the "
+                             f"series forecast), got steps={self.steps!r}, size={self.size!r}.")
+
+    def shape(self, batch):
+        """The output's shape for ``batch`` examples (the kinds with one tensor of known size)."""
+        if self.kind == "forecast":
+            return (batch, self.steps, self.size)
+        if self.kind in CLASS_OUTPUTS or self.kind == "features":
+            return (batch, self.size)
+        raise ValueError(f"a {self.kind!r} output has no single fixed shape")
 
     @property
     def is_classifier(self):

@@ -33,6 +33,12 @@ ANCHORS = {
     # kerasarch's Transformer text classifiers at BERT's vocabulary (30,522), 512 positions and two
     # classes, counted by formula in tests/test_param_counts.py.
     "transformer_text_tiny": 4_369_666, "transformer_text_small": 11_105_282,
+    # kerasarch's recurrent classifiers (20,000 tokens, 128-wide embedding, two levels of 128 units,
+    # two classes) and forecasters (one input series, two levels of 64, 48 steps of one series),
+    # counted with Keras's cell formulas in tests/test_param_counts.py.
+    "rnn_classifier": 2_626_050, "lstm_classifier": 2_823_426, "gru_classifier": 2_758_402,
+    "bilstm_classifier": 3_217_922, "bigru_classifier": 3_055_106,
+    "lstm_forecaster": 53_040, "gru_forecaster": 40_944,
 }
 
 # Arguments that make a model match the reference's configuration.

@@ -20,6 +20,7 @@ import pytest
 
 import kerasarch
 import tiers
+from anchors import ANCHORS
 from helpers import JIT_IN_CI, as_list, slow_unless, trainable_gradients
 from kerasarch.registry import model_entry
 
@@ -31,7 +32,10 @@ BACKEND = keras.backend.backend()
 XLA_MODELS = MODELS
 if BACKEND == "tensorflow":
     CI_TIER, XLA_TIER = tiers.CI, tiers.XLA
-    EVERY = slow_unless(MODELS, set(MODELS) - tiers.HEAVY)
+    # The forward/gradient/config check walks, beyond the CI tier, every model up to 30M
+    # parameters; the larger ones (ResNeXt-101, Wide ResNets, EfficientNet-B6/B7 and V2-M/L,
+    # ConvNeXt-B/L, ViT-B/L: the same blocks, wider and deeper, 10-30 s each) in `make test-all`.
+    EVERY = slow_unless(MODELS, CI_TIER | {n for n in MODELS if ANCHORS.get(n, 0) <= 30_000_000})
 elif BACKEND == "torch":
     # Eager torch compiles nothing, so CI walks the whole CI tier (one model per block family):
     # with the fit check, 2 minutes on two cores. The compiled step is torch.compile here
@@ -59,16 +63,35 @@ def _tiny_shape(name, channels=None):
     return model_entry(name).contract.input.tiny_shape(channels)
 
 
+def _head_args(name, logits=True):
+    """A classifier gets NUM_CLASSES logits (or probabilities); a forecaster keeps its own head."""
+    if not model_entry(name).contract.output.is_classifier:
+        return {}
+    return dict(num_classes=NUM_CLASSES, **({"classifier_activation": None} if logits else {}))
+
+
 def _build(name, **kwargs):
-    model = kerasarch.create_model(name, num_classes=NUM_CLASSES, input_shape=_tiny_shape(name),
-                                   classifier_activation=None, **kwargs)
+    model = kerasarch.create_model(name, input_shape=_tiny_shape(name), **_head_args(name), **kwargs)
     return model, model.contract.sample_inputs(batch=2)
 
 
 def _expected_shape(model, batch):
     output = model.contract.output
-    assert output.kind == "logits" and output.size == NUM_CLASSES, model.contract
-    return (batch, output.size)
+    if output.kind != "forecast":
+        assert output.kind == "logits" and output.size == NUM_CLASSES, model.contract
+    return output.shape(batch)
+
+
+def _targets(model, batch):
+    """Training targets of the contract's kind: class ids, or a forecast's real values."""
+    output = model.contract.output
+    if output.kind == "forecast":
+        return np.random.default_rng(0).normal(size=output.shape(batch)).astype("float32")
+    return np.arange(batch) % NUM_CLASSES
+
+
+def _loss(model):
+    return "mse" if model.contract.output.kind == "forecast" else "sparse_categorical_crossentropy"
 
 
 @pytest.mark.parametrize("name", EVERY)
@@ -120,12 +143,13 @@ def test_mixed_bfloat16_output_is_float32(name):
 
 @pytest.mark.parametrize("name", XLA_TIERED)
 def test_xla_train_step_under_mixed_bfloat16(name):
-    model = kerasarch.create_model(name, num_classes=NUM_CLASSES, input_shape=_tiny_shape(name), dtype="mixed_bfloat16")
-    assert model.contract.output.kind == "probabilities"
+    model = kerasarch.create_model(name, input_shape=_tiny_shape(name), dtype="mixed_bfloat16",
+                                   **_head_args(name, logits=False))
+    assert model.contract.output.kind in ("probabilities", "forecast")
     x = model.contract.sample_inputs(batch=4)
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy", jit_compile=True)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=_loss(model), jit_compile=True)
     before = [np.array(w) for w in model.trainable_weights[:3]]
-    logs = model.train_on_batch(x, np.arange(4) % NUM_CLASSES, return_dict=True)
+    logs = model.train_on_batch(x, _targets(model, 4), return_dict=True)
     assert np.isfinite(logs["loss"])
     assert any(not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights[:3]))
 
@@ -136,7 +160,7 @@ def test_fit_a_few_steps_with_the_recipe(name):
     # Batches of 6, not 2: BatchNorm over two samples at 1x1 maps makes the gradients of deep
     # nets explode (EfficientNetV2-S, this one or torchvision's: a global norm of ~1e10, and on
     # some seeds inf, which clipping turns into NaN weights); at 6 it is ~1e3.
-    x, y = model.contract.sample_inputs(batch=18), np.arange(18) % NUM_CLASSES
+    x, y = model.contract.sample_inputs(batch=18), _targets(model, 18)
     # The "resnet" recipe: SGD with momentum, weight decay with its exclusions, global-norm
     # clipping, label smoothing; one epoch of 3 steps, so no warmup step with a zero rate.
     kerasarch.compile_for_training(model, "resnet", epochs=1, steps_per_epoch=3, verbose=False)

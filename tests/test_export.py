@@ -21,6 +21,7 @@ from helpers import slow_unless
 from kerasarch.data import load_fashion_mnist
 from kerasarch.export import (MAX_OPSET, ExportError, Preprocessing, export, export_onnx, export_saved_model,
                               float32_model)
+from kerasarch.export.onnx import NOT_EXPORTABLE
 from kerasarch.registry import model_entry
 from test_contract import MODELS
 
@@ -239,7 +240,8 @@ def _real_images(size, channels, n=8):
 def _tiny(name):
     keras.utils.set_random_seed(0)
     spec = model_entry(name).contract.input
-    return kerasarch.create_model(name, num_classes=7, input_shape=spec.tiny_shape(3 if spec.kind == "image" else None))
+    head = {"num_classes": 7} if model_entry(name).contract.output.is_classifier else {}
+    return kerasarch.create_model(name, input_shape=spec.tiny_shape(3 if spec.kind == "image" else None), **head)
 
 
 def _real_inputs(model):
@@ -260,16 +262,27 @@ def test_every_registered_model_exports_to_onnx_equal_to_keras(name, tmp_path):
     import onnxruntime as ort
 
     model = _tiny(name)
+    if name in NOT_EXPORTABLE:  # refused up front, with the reason, and nothing written
+        with pytest.raises(ExportError, match=f"{name} cannot be exported to ONNX: "):
+            export_onnx(model, tmp_path / f"{name}.onnx", quiet_summary=True)
+        assert not list(tmp_path.iterdir())
+        return
     path = export_onnx(model, tmp_path / f"{name}.onnx", quiet_summary=True)
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     (inp,) = session.get_inputs()
     # The serving input is named and typed after the contract, with a dynamic batch.
-    assert inp.name == path.input_name == {"image": "images", "tokens": "tokens"}[model.contract.input.kind]
+    assert inp.name == path.input_name == {"image": "images", "tokens": "tokens",
+                                           "sequence": "sequence"}[model.contract.input.kind]
     assert inp.shape[0] == "batch" and inp.type == f"tensor({'float' if path.input_dtype == 'float32' else 'int32'})"
     assert inp.shape[1:] == [s if s is not None else "length" for s in model.contract.input_shape]
     x = _real_inputs(model)
     got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {inp.name: x})))
     expected = model.predict(x, verbose=0)
+    if model.contract.output.kind == "forecast":
+        assert got["forecast"].dtype == np.float32 and got["forecast"].shape == expected.shape
+        np.testing.assert_allclose(got["forecast"], expected, atol=1e-4, rtol=0)
+        assert session.run(None, {inp.name: x[:1]})[0].shape[0] == 1
+        return
     assert got["probabilities"].dtype == np.float32
     np.testing.assert_allclose(got["probabilities"], expected, atol=1e-4, rtol=0)
     np.testing.assert_allclose(got["probabilities"], _softmax(got["logits"]), atol=1e-6)
@@ -409,3 +422,15 @@ def test_a_token_model_serves_int32_ids_in_saved_model_and_onnx(tmp_path):
     with pytest.raises(ValueError, match="uint8=True serves raw image pixels"):
         export_onnx(model, tmp_path / "u8.onnx", uint8=True)
     assert not os.path.exists(tmp_path / "u8.onnx")
+
+
+def test_recurrent_onnx_needs_fixed_steps_and_refuses_bidirectional_with_the_reason(tmp_path):
+    any_length = kerasarch.create_model("gru_forecaster", units=4, horizon=3)
+    with pytest.raises(ExportError, match=r"fixed number of steps.*input_shape=\(336, features\)"):
+        export_onnx(any_length, tmp_path / "f.onnx", quiet_summary=True)
+    # A bidirectional model built outside the registry's names is refused by what it holds.
+    bi = kerasarch.models.rnn.build_recurrent_classifier(
+        kerasarch.models.rnn.RecurrentVariant("my_bigru", "gru", 4, bidirectional=True, vocab_size=20, max_length=8))
+    with pytest.raises(ExportError, match="bidirectional recurrent layers .*rnn1"):
+        export_onnx(bi, tmp_path / "b.onnx", quiet_summary=True)
+    assert not list(tmp_path.iterdir())

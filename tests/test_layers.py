@@ -56,17 +56,24 @@ LAYER_EXAMPLES = [
     (kl.TransformerEncoderLayer, dict(num_heads=2, mlp_dim=16, norm_first=True, activation="gelu",
                                       drop_path_rate=0.1, layer_scale_init=1e-5)),
     (kl.TransformerEncoderLayer, dict(num_heads=4, mlp_dim=16, attention_dropout=0.1)),
+    (kl.RecurrentLayer, dict(units=4, cell="lstm", bidirectional=True, dropout=0.1, residual=True, layer_norm=True)),
+    (kl.RecurrentLayer, dict(units=6, cell="gru", return_sequences=False)),
+    (kl.RecurrentLayer, dict(units=8, cell="rnn", residual=True)),
+    (kl.LastStepPooling, dict(bidirectional=True)),
+    (kl.AttentionPooling, dict(units=6)),
 ]
 # Token layers take (batch, tokens, channels): 1 class token + a 2x2 grid of 8 channels.
 TOKEN_LAYERS = (kl.ClassToken, kl.PositionEmbedding, kl.TokensToGrid, kl.TakeToken, kl.MultiHeadSelfAttention,
-                kl.TransformerEncoderLayer, kl.DropPrefixTokens, kl.MaskedGlobalMaxPooling1D)
+                kl.TransformerEncoderLayer, kl.DropPrefixTokens, kl.MaskedGlobalMaxPooling1D, kl.RecurrentLayer,
+                kl.LastStepPooling, kl.AttentionPooling)
 # Layers whose input is not a float tensor, tested where they are used.
-OWN_TESTS = {kl.PaddingMask: "int token ids in; tests/test_transformer.py (padding never changes the output)"}
+OWN_TESTS = {kl.PaddingMask: "int token ids in; tests/test_transformer.py (padding never changes the output)",
+             kl.SequenceAttention: "a query and a memory in; tests/test_recurrent.py"}
 # Off TensorFlow, CI round-trips the blocks of the families whose whole models the JAX contract tier does
 # not build (tests/tiers.py: minutes of JAX compilation each); `make test-all` round-trips every layer.
 JAX_ROUND_TRIP = {kl.DenseLayer, kl.DenseBlock, kl.TransitionLayer, kl.InceptionModule, kl.InceptionV3Block,
                   kl.InceptionAux, kl.Res2NetBlock, kl.MBConv, kl.SqueezeExcite, kl.InvertedResidual, kl.VGGBlock,
-                  kl.DepthwiseSeparableConv}
+                  kl.DepthwiseSeparableConv, kl.RecurrentLayer, kl.LastStepPooling, kl.AttentionPooling}
 
 
 def _round_trip_params():

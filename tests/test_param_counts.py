@@ -32,3 +32,37 @@ def _text_classifier_params(vocab, positions, d, depth, mlp, classes):
 def test_text_classifier_anchors_follow_the_formula():
     assert ANCHORS["transformer_text_tiny"] == _text_classifier_params(30_522, 512, 128, 2, 512, 2)
     assert ANCHORS["transformer_text_small"] == _text_classifier_params(30_522, 512, 256, 4, 1024, 2)
+
+
+def _cell_params(cell, units, inputs):
+    """Keras's cells: LSTM 4 gate blocks with one bias each; GRU 3 with two biases each
+    (``reset_after=True``, cuDNN's form; PyTorch's nn.GRU counts the same); SimpleRNN one."""
+    gates, biases = {"lstm": (4, 1), "gru": (3, 2), "rnn": (1, 1)}[cell]
+    return gates * (units * (units + inputs) + biases * units)
+
+
+def _recurrent_stack_params(cell, units, levels, inputs, directions):
+    total = 0
+    for _ in range(levels):
+        total += directions * _cell_params(cell, units, inputs)
+        inputs = directions * units
+    return total, inputs
+
+
+@pytest.mark.parametrize("name,cell,directions", [
+    ("rnn_classifier", "rnn", 1), ("lstm_classifier", "lstm", 1), ("gru_classifier", "gru", 1),
+    ("bilstm_classifier", "lstm", 2), ("bigru_classifier", "gru", 2)])
+def test_recurrent_classifier_anchors_follow_the_cell_formulas(name, cell, directions):
+    stack, width = _recurrent_stack_params(cell, 128, 2, 128, directions)
+    assert ANCHORS[name] == 20_000 * 128 + stack + (width * 2 + 2)
+
+
+@pytest.mark.parametrize("name,cell", [("lstm_forecaster", "lstm"), ("gru_forecaster", "gru")])
+def test_forecaster_anchors_follow_the_cell_formulas(name, cell):
+    stack, width = _recurrent_stack_params(cell, 64, 2, 1, 1)
+    assert ANCHORS[name] == stack + (width * 48 + 48)
+
+
+def test_lstm_formula_is_the_papers_four_gates():
+    # The issue's formula, written out once: 4 * (units * (units + input) + units).
+    assert _cell_params("lstm", 128, 300) == 4 * (128 * (128 + 300) + 128)

@@ -121,6 +121,8 @@ class ServingModel:
             return ("probabilities",), model, None
         if single and output.kind == "logits":
             return ("logits", "probabilities"), model, "softmax"
+        if output.kind == "forecast" and len(model.outputs) == 1:
+            return ("forecast",), model, None
         names = ("outputs",) if len(model.outputs) == 1 else tuple(f"output_{i}" for i in range(len(model.outputs)))
         return names, model, None
 

@@ -39,3 +39,42 @@ def _float32_config(node):
     if isinstance(node, str) and node in MIXED_POLICIES:
         return "float32"
     return node
+
+
+def unrolled_model(model):
+    """``model`` itself when it has no rolled recurrent layer, else a twin, same weights, whose
+    :class:`~kerasarch.layers.RecurrentLayer` s unroll their time loop: tf2onnx converts the
+    unrolled steps but not TensorFlow's while loop (its TensorList ops). An unrolled loop needs
+    a fixed length: a token model of any length is fixed at its ``max_length``; a series model
+    must have been built with a fixed number of steps."""
+    import keras
+
+    config = keras.saving.serialize_keras_object(model)
+    layers = config["config"]["layers"]
+    rolled = [layer for layer in layers if layer["class_name"] == "RecurrentLayer" and not layer["config"]["unroll"]]
+    if not rolled:
+        return model
+    backward = [layer["name"] for layer in rolled if layer["config"]["bidirectional"]]
+    if backward:
+        # Measured with Keras 3.15.1 on TensorFlow: Bidirectional(GRU/LSTM(unroll=True)) with a
+        # padding mask gives the backward cell's outputs 0.1-0.4 away from the rolled loop's (the
+        # right ones: each sequence's steps alone), so an unrolled twin would serve wrong answers.
+        raise ValueError(
+            f"{model.name} has bidirectional recurrent layers ({', '.join(backward)}); ONNX needs the time loop "
+            "unrolled, and Keras 3.15's unrolled backward pass does not follow the padding mask, so the graph "
+            "would not match the model. Export a SavedModel (kerasarch export --format saved_model), or use a "
+            "one-directional model (lstm_classifier, gru_classifier) for ONNX.")
+    for layer in rolled:
+        layer["config"]["unroll"] = True
+    for layer in layers:
+        if layer["class_name"] == "InputLayer" and None in layer["config"]["batch_shape"][1:2]:
+            contract = getattr(model, "contract", None)
+            if contract is None or contract.input.kind != "tokens":
+                raise ValueError(
+                    f"{model.name} has recurrent layers and inputs of any length {tuple(model.inputs[0].shape)}; its "
+                    "ONNX graph unrolls the time loop, which needs a fixed number of steps. Rebuild it with a fixed "
+                    "input_shape, e.g. input_shape=(336, features), and copy the weights (set_weights).")
+            layer["config"]["batch_shape"] = [None, contract.input.max_length, *layer["config"]["batch_shape"][2:]]
+    twin = keras.saving.deserialize_keras_object(config)
+    twin.set_weights(model.get_weights())
+    return twin

