@@ -189,8 +189,7 @@ class LengthBuckets:
     batch to 51 would run 2.7x the steps. ``multiple`` bounds how many shapes a compiled step
     sees (a retrace each).
 
-    ``LengthBuckets(ids, labels, 64).dataset(epoch_seed)`` is a ``keras.utils.PyDataset`` for
-    ``fit``; it reshuffles every epoch.
+    ``LengthBuckets(ids, labels, 64).dataset()`` is what ``fit`` takes; it reshuffles every epoch.
     """
 
     def __init__(self, ids, labels, batch_size=64, multiple=8, pool=50, seed=0, shuffle=True):
@@ -219,6 +218,28 @@ class LengthBuckets:
         return self.ids[index_rows, :width], self.labels[index_rows]
 
     def dataset(self):
+        """For ``fit``/``evaluate``: a ``tf.data.Dataset`` on TensorFlow (whose adapter would fix
+        a ``PyDataset``'s widths at the first batch's), else a ``keras.utils.PyDataset``. Each
+        pass over it is one epoch, reshuffled."""
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            epoch = [0]
+
+            def generate():
+                rows = self.batches(epoch[0])
+                epoch[0] += 1
+                for index_rows in rows:
+                    yield self.batch(index_rows)
+
+            spec = (tf.TensorSpec((None, None), tf.as_dtype(self.ids.dtype)),
+                    tf.TensorSpec((None, *self.labels.shape[1:]), tf.as_dtype(self.labels.dtype)))
+            return tf.data.Dataset.from_generator(generate, output_signature=spec).prefetch(2)
+        return self._py_dataset()
+
+    def _py_dataset(self):
         buckets = self
 
         class _Batches(_py_dataset()):

@@ -36,7 +36,8 @@ def test_main_job_quick_trains_checkpoints_tests_and_exports(tmp_path):
 
 
 EXPERIMENTS = ["degradation", "vanishing_gradients", "parameter_formulas", "depth_through_the_years", "vgg11_d2l",
-               "transfer_learning", "distillation", "encoder_norm_warmup", "sentence_polarity", "electricity_forecast"]
+               "transfer_learning", "distillation", "encoder_norm_warmup", "sentence_polarity", "electricity_forecast",
+               "gates_adding_problem"]
 
 
 def _numbers(node):

@@ -434,3 +434,48 @@ def test_recurrent_onnx_needs_fixed_steps_and_refuses_bidirectional_with_the_rea
     with pytest.raises(ExportError, match="bidirectional recurrent layers .*rnn1"):
         export_onnx(bi, tmp_path / "b.onnx", quiet_summary=True)
     assert not list(tmp_path.iterdir())
+
+
+SERVE_TEXT_IN_FRESH_PROCESS = """
+import json, sys, numpy as np, tensorflow as tf
+path, texts, out = sys.argv[1:]
+served = tf.saved_model.load(path).signatures["serving_default"]
+result = served(text=tf.constant(json.load(open(texts))))
+np.savez(out, **{k: v.numpy() for k, v in result.items()})
+"""
+
+
+def test_a_recurrent_classifier_serves_raw_strings_with_its_vocabulary(tmp_path):
+    """A client sends sentences: the SavedModel tokenizes them with the training vocabulary and
+    answers as Keras does on the same ids; a reloaded TensorFlow answers a real request."""
+    from kerasarch.seqdata import load_movie_sentences
+    from kerasarch.text import Vocabulary
+
+    data = load_movie_sentences()
+    vocab = Vocabulary.build(data.train[0], min_count=2)
+    keras.utils.set_random_seed(0)
+    model = kerasarch.create_model("lstm_classifier", vocab_size=vocab.size, max_length=vocab.max_length,
+                                   input_shape=(vocab.max_length,), units=8, embed_dim=8)
+    texts = data.test[0][:6] + ["", "An unseen zzyzxq word.", "long " * 80]
+    path = export_saved_model(model, tmp_path / "serving", vocabulary=vocab, check_texts=data.test[0][:16],
+                              quiet_summary=True)
+    assert path.parity["text"]["checked_texts"] == 16 and path.parity["text"]["max_diff"] <= 1e-4
+    with open(tmp_path / "texts.json", "w") as f:
+        json.dump(texts, f)
+    _fresh_process(SERVE_TEXT_IN_FRESH_PROCESS, path, tmp_path / "texts.json", tmp_path / "out.npz")
+    got = np.load(tmp_path / "out.npz")
+    ids = np.zeros((len(texts), vocab.max_length), "int32")
+    ids[:6] = vocab.encode(texts[:6], too_long="truncate")
+    ids[7:] = vocab.encode(texts[7:], too_long="truncate")
+    np.testing.assert_allclose(got["probabilities"], model.predict(ids, verbose=0), atol=1e-4, rtol=0)
+    # What a client needs to trust an answer: the empty text, the unknown word, the cut text.
+    assert got["num_tokens"][6] == 0 and got["num_unknown"][7] >= 1 and got["num_unknown"][:6].sum() < got["num_tokens"][:6].sum()
+    assert got["truncated"].tolist() == [False] * 8 + [True] and got["num_tokens"][8] == 80
+    with open(os.path.join(path, "assets.extra", "kerasarch.json")) as f:
+        meta = json.load(f)
+    assert meta["text_input"]["signature"] == "serving_default" and meta["text_input"]["length"] == vocab.max_length
+    assert Vocabulary.load(os.path.join(path, "assets.extra", "vocabulary.json")).tokens == vocab.tokens
+    with pytest.raises(ValueError, match="ids past 9 would index outside the embedding"):
+        export_saved_model(kerasarch.create_model("lstm_classifier", vocab_size=10, units=4), tmp_path / "bad",
+                           vocabulary=vocab)
+    assert not os.path.exists(tmp_path / "bad" / "lstm_classifier")

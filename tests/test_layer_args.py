@@ -18,6 +18,7 @@ import kerasarch.layers as kl
 # One valid construction per layer; each bad case below changes some of these arguments.
 VALID = {
     "AdaptiveAvgPool2D": dict(output_size=7),
+    "AttentionPooling": dict(units=8),
     "ClassToken": dict(),
     "ConvBNAct": dict(filters=8),
     "ConvNeXtBlock": dict(),
@@ -33,13 +34,16 @@ VALID = {
                             filters_5x5=4, filters_pool=4),
     "InceptionV3Block": dict(kind="a"),
     "InvertedResidual": dict(filters=8, expanded_filters=16),
+    "LastStepPooling": dict(),
     "MaskedGlobalMaxPooling1D": dict(),
     "MBConv": dict(filters=8),
     "MultiHeadSelfAttention": dict(num_heads=2),
     "PaddingMask": dict(),
     "PatchEmbedding": dict(patch_size=4, hidden_dim=8),
     "PositionEmbedding": dict(grid_size=(4, 4), num_prefix_tokens=1),
+    "RecurrentLayer": dict(units=8),
     "Res2NetBlock": dict(filters=8),
+    "SequenceAttention": dict(units=8),
     "ResidualBlock": dict(filters=8),
     "SqueezeExcite": dict(squeeze_filters=4),
     "StochasticDepth": dict(rate=0.1, seed=1),
@@ -58,6 +62,17 @@ _BN = [(dict(bn_momentum=1.0), "bn_momentum"), (dict(bn_momentum=-0.1), "bn_mome
 # layer -> [(arguments replacing the valid ones, the argument the error must name)]
 BAD = {
     "AdaptiveAvgPool2D": [(dict(output_size=0), "output_size"), (dict(output_size=True), "output_size")],
+    "AttentionPooling": [(dict(units=0), "units")],
+    "LastStepPooling": [(dict(bidirectional="yes"), "bidirectional")],
+    "RecurrentLayer": [
+        (dict(units=0), "units"), (dict(cell="lstmm"), "cell"), (dict(bidirectional=1), "bidirectional"),
+        (dict(dropout=1.0), "dropout"), (dict(residual="no"), "residual"), (dict(layer_norm=None), "layer_norm"),
+        (dict(return_sequences="no"), "return_sequences"), (dict(residual=True, return_sequences=False),
+                                                              "return_sequences"),
+        (dict(unroll="yes"), "unroll"),
+    ],
+    "SequenceAttention": [(dict(units=0), "units"), (dict(score="concat"), "score"),
+                          (dict(units=8, score="dot"), "units")],
     "ClassToken": [(dict(initializer="zeross"), "initializer")],
     "ConvBNAct": [
         (dict(filters=0), "filters"), (dict(filters=-8), "filters"), (dict(filters=True), "filters"),
@@ -174,6 +189,7 @@ BAD = {
 # Checks that need the input's width, so they run in build: (layer, arguments, input shape, argument named).
 BAD_AT_BUILD = [
     ("ConvBNAct", dict(filters=9, groups=3), (None, 8, 8, 4), "groups"),
+    ("RecurrentLayer", dict(units=4, residual=True), (None, 5, 6), "residual"),
     ("ConvNeXtBlock", dict(mlp_ratio=0.1), (None, 4, 4, 4), "mlp_ratio"),
     ("MultiHeadSelfAttention", dict(num_heads=3), (None, 4, 8), "num_heads"),
     ("TransformerEncoderLayer", dict(num_heads=3, mlp_dim=16), (None, 4, 8), "num_heads"),

@@ -60,17 +60,18 @@ def test_length_buckets_visit_every_row_once_and_cut_padding():
     for i, n in enumerate(lengths):
         ids[i, :n] = rng.integers(2, 50, size=n)
     buckets = LengthBuckets(ids, np.arange(300), batch_size=16, multiple=8)
-    data = buckets.dataset()
-    seen = []
-    for i in range(len(data)):
-        x, y = data[i]
-        assert x.shape[1] % 8 == 0 or x.shape[1] == 40
-        assert (x != 0).sum(1).max() > x.shape[1] - 8  # cut to its longest row
-        np.testing.assert_array_equal(x, ids[y, :x.shape[1]])
-        seen += list(y)
-    assert sorted(seen) == list(range(300))
-    data.on_epoch_end()
-    assert [list(data[i][1]) for i in range(3)] != [list(buckets.batches(0)[i]) for i in range(3)]
+    data = buckets.dataset()  # what fit takes: batches of several widths, one epoch per pass
+    epochs = [[(np.asarray(x), np.asarray(y)) for x, y in data] for _ in range(2)]
+    for batches in epochs:
+        seen = []
+        for x, y in batches:
+            assert x.shape[1] % 8 == 0 or x.shape[1] == 40
+            assert (x != 0).sum(1).max() > x.shape[1] - 8  # cut to its longest row
+            np.testing.assert_array_equal(x, ids[y, :x.shape[1]])
+            seen += list(y)
+        assert sorted(seen) == list(range(300))
+    assert len({x.shape[1] for x, _ in epochs[0]}) > 2
+    assert [list(y) for _, y in epochs[0]] != [list(y) for _, y in epochs[1]]  # reshuffled
 
 
 def test_elecdemand_splits_in_time():

@@ -10,6 +10,13 @@ What a client sees (``saved_model_cli show --dir base/<name>/<version> --all``):
   ``outputs`` otherwise (see :mod:`kerasarch.export.serving`);
 * with ``uint8=True`` also ``serving_float``, the float32 signature above, for clients that
   preprocess themselves;
+* for a token model exported with its ``vocabulary`` (:class:`kerasarch.text.Vocabulary`),
+  ``serving_default`` takes raw strings instead: input ``text``, tf.string ``(batch,)``; the
+  graph tokenizes them with the training vocabulary (``TextVectorization``) and returns the
+  model's outputs plus ``num_tokens``, ``num_unknown`` and ``truncated`` per text (a graph
+  cannot refuse a request, so an empty text comes back with ``num_tokens`` 0 and the output
+  of an all-padding row, and a text over ``max_length`` tokens with ``truncated`` True: check
+  them). ``serving_tokens`` is the int32 ids signature;
 * ``assets.extra/tf_serving_warmup_requests``: PredictionLog records TF Serving replays on
   load so the first real request is not slow;
 * ``assets.extra/kerasarch.json``: input format, preprocessing and class names, which
@@ -26,10 +33,12 @@ from kerasarch.export._files import human_size, write_json
 from kerasarch.export._quiet import quiet
 from kerasarch.export.parity import parity_report
 from kerasarch.export.serving import ExportedPath, ServingModel
+from kerasarch.text import VOCABULARY_FILE
 
 __all__ = ["export_saved_model", "next_version", "write_models_config", "serving_instructions"]
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+VOCABULARY_FILE = os.path.join("assets.extra", VOCABULARY_FILE)
 METADATA_FILE = os.path.join("assets.extra", "kerasarch.json")
 
 
@@ -51,7 +60,7 @@ def served_versions(model_dir):
 
 def export_saved_model(model, base_dir, *, version=None, overwrite=False, uint8=False, preprocessing=None,
                        dtype="float32", warmup=None, class_names=None, check_data=None, check=True,
-                       models_config=True, verbose=False, quiet_summary=False):
+                       models_config=True, vocabulary=None, check_texts=None, verbose=False, quiet_summary=False):
     """Write ``model`` for TF Serving to ``base_dir/<model.name>/<version>/``; return that path.
 
     Args:
@@ -70,6 +79,10 @@ def export_saved_model(model, base_dir, *, version=None, overwrite=False, uint8=
         check_data: images to compare the reloaded SavedModel with Keras on (default: 4
             deterministic random images); ``check=False`` skips the check.
         models_config: (re)write ``base_dir/models.config`` listing every model under it.
+        vocabulary: a token model's :class:`~kerasarch.text.Vocabulary`: ``serving_default``
+            then takes raw strings (module docstring), ``serving_tokens`` ids; the vocabulary
+            is stored in ``assets.extra/vocabulary.json``. ``check_texts``: texts the string
+            signature is compared with Keras on (default: the check ids, decoded).
         verbose: show TensorFlow's tracing output; ``quiet_summary`` hides the final lines.
 
     The export is written to a temporary folder beside the target, loaded back and compared
@@ -85,6 +98,7 @@ def export_saved_model(model, base_dir, *, version=None, overwrite=False, uint8=
         raise ValueError("SavedModel export runs on the TensorFlow backend; set KERAS_BACKEND=tensorflow "
                          f"(this process runs {keras.backend.backend()}).")
     serving = ServingModel(model, uint8=uint8, preprocessing=preprocessing, dtype=dtype)
+    text = None if vocabulary is None else TextServing(serving, vocabulary)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", model.name):
         raise ValueError(f"model name {model.name!r} cannot be a TF Serving model folder; "
                          "rename it (model.name = 'my_model') with letters, digits, '_', '-' or '.'.")
@@ -106,11 +120,18 @@ def export_saved_model(model, base_dir, *, version=None, overwrite=False, uint8=
 
     with atomic_path(target, is_dir=True, overwrite=True) as tmp:
         with quiet(verbose):
-            _write(serving, tmp, verbose)
+            _write(serving, tmp, verbose, text)
             if warmup:
-                _write_warmup(tmp, model.name, serving)
-            write_json(os.path.join(tmp, METADATA_FILE), serving.metadata(class_names))
-            report = parity_report(serving, _runner(tmp, serving.input_name), check_data) if check else {}
+                _write_warmup(tmp, model.name, text or serving)
+            metadata = serving.metadata(class_names)
+            if text is not None:
+                metadata.update(text.metadata())
+                vocabulary.save(os.path.join(tmp, VOCABULARY_FILE))
+            write_json(os.path.join(tmp, METADATA_FILE), metadata)
+            ids_signature = "serving_tokens" if text is not None else "serving_default"
+            report = parity_report(serving, _runner(tmp, serving.input_name, ids_signature), check_data) if check else {}
+            if check and text is not None:
+                report["text"] = text.parity(_runner(tmp, text.input_name, "serving_default"), check_texts, check_data)
     if models_config:
         write_models_config(base_dir)
     if not quiet_summary:
@@ -118,12 +139,17 @@ def export_saved_model(model, base_dir, *, version=None, overwrite=False, uint8=
     return ExportedPath(target, report, serving)
 
 
-def _write(serving, path, verbose):
+def _write(serving, path, verbose, text=None):
     import keras
 
     archive = keras.export.ExportArchive()
     archive.track(serving.model)
-    archive.add_endpoint("serving_default", serving.__call__, input_signature=serving.input_signature())
+    if text is not None:
+        archive.track(text.layer)
+        archive.add_endpoint("serving_default", text.__call__, input_signature=text.input_signature())
+        archive.add_endpoint("serving_tokens", serving.__call__, input_signature=serving.input_signature())
+    else:
+        archive.add_endpoint("serving_default", serving.__call__, input_signature=serving.input_signature())
     if serving.uint8:
         as_float = ServingModel(serving.model, dtype=None)
         archive.add_endpoint("serving_float", as_float.__call__, input_signature=as_float.input_signature())
@@ -132,10 +158,10 @@ def _write(serving, path, verbose):
     os.makedirs(os.path.join(path, "assets.extra"), exist_ok=True)
 
 
-def _runner(path, input_name):
+def _runner(path, input_name, signature_name="serving_default"):
     import tensorflow as tf
 
-    signature = tf.saved_model.load(path).signatures["serving_default"]
+    signature = tf.saved_model.load(path).signatures[signature_name]
     return lambda x: {k: v.numpy() for k, v in signature(**{input_name: tf.constant(x)}).items()}
 
 
@@ -148,7 +174,8 @@ def _has_serving_api():
 
 
 def _write_warmup(path, name, serving, count=1):
-    """PredictionLog records for ``assets.extra/tf_serving_warmup_requests`` (batch 1 each)."""
+    """PredictionLog records for ``assets.extra/tf_serving_warmup_requests`` (batch 1 each);
+    ``serving`` is the ServingModel or TextServing behind ``serving_default``."""
     import tensorflow as tf
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
@@ -196,6 +223,14 @@ def serving_instructions(target, input_name="images"):
 
 
 def _print_summary(target, serving, report, warmup):
+    text = report.get("text") if report else None
+    if text:
+        print(f"SavedModel {target} ({human_size(target)}): serving_default(text: string (batch,)) -> "
+              f"{', '.join(serving.output_names)}, num_tokens, num_unknown, truncated; max |diff| vs Keras on "
+              f"{text['checked_texts']} texts {text['max_diff']:.1e}; serving_tokens({serving.input_name}: int32) "
+              f"max |diff| {report['max_diff']:.1e}{'; warmup records' if warmup else ''}")
+        print(serving_instructions(target, "text"))
+        return
     if serving.uint8:
         inputs = "uint8 (batch, h, w, %d) pixels" % serving.channels
     else:
@@ -209,3 +244,72 @@ def _print_summary(target, serving, report, warmup):
     print(f"SavedModel {target} ({human_size(target)}): serving_default({serving.input_name}: {inputs}) -> "
           f"{', '.join(serving.output_names)}{parity}{'; warmup records' if warmup else ''}")
     print(serving_instructions(target, serving.input_name))
+
+
+class TextServing:
+    """A token model's string signature: raw texts -> the training vocabulary's ids (padded
+    or cut to the model's length) -> the model's outputs, plus what a client needs to trust
+    them (``num_tokens``, ``num_unknown``, ``truncated``)."""
+
+    input_name = "text"
+
+    def __init__(self, serving, vocabulary):
+        from kerasarch.text import Vocabulary
+
+        if not isinstance(vocabulary, Vocabulary):
+            raise TypeError(f"vocabulary must be a kerasarch.text.Vocabulary, got {type(vocabulary).__name__}.")
+        spec = serving.contract.input
+        if serving.kind != "tokens":
+            raise ValueError(f"vocabulary= serves raw text for a token model; {serving.source.name} takes "
+                             f"{serving.contract.describe()}.")
+        if vocabulary.size > spec.vocab_size:
+            raise ValueError(f"the vocabulary has {vocabulary.size} ids but {serving.source.name} embeds "
+                             f"{spec.vocab_size}; ids past {spec.vocab_size - 1} would index outside the embedding. "
+                             "Export with the vocabulary the model was trained with.")
+        if spec.padding_id != 0:
+            raise ValueError(f"{serving.source.name} pads with id {spec.padding_id}; a Vocabulary pads with 0.")
+        self.serving = serving
+        self.vocabulary = vocabulary
+        self.length = serving.input_shape[1] or min(vocabulary.max_length, spec.max_length)
+        self.layer = vocabulary.layer()
+
+    def input_signature(self):
+        import tensorflow as tf
+
+        return [tf.TensorSpec((None,), tf.string, name=self.input_name)]
+
+    def __call__(self, text):
+        import tensorflow as tf
+
+        ragged = self.layer(text)
+        count = tf.cast(ragged.row_lengths(), tf.int32)
+        ids = ragged[:, :self.length].to_tensor(0, shape=[None, self.length])
+        outs = dict(self.serving(tf.cast(ids, tf.int32)))
+        outs.update(num_tokens=count, truncated=count > self.length,
+                    num_unknown=tf.reduce_sum(tf.cast(tf.equal(ragged, 1), tf.int32), axis=1))
+        return outs
+
+    def sample_inputs(self, n=4, seed=0):
+        return np.array(self.vocabulary.decode(self.serving.sample_inputs(n=n, seed=seed)), dtype=object)
+
+    def parity(self, run_artifact, texts=None, check_data=None):
+        """The string signature against Keras on the same texts tokenized in Python."""
+        from kerasarch.export.parity import max_scaled_diff
+
+        texts = self.sample_inputs() if texts is None else np.array(list(texts), dtype=object)
+        ids = self.vocabulary.encode(list(texts), too_long="truncate")
+        ids = ids[:, :self.length] if ids.shape[1] >= self.length else np.pad(ids, ((0, 0), (0, self.length - ids.shape[1])))
+        expected = self.serving.reference(ids.astype("int32"))
+        got = run_artifact(texts)
+        diff = max_scaled_diff(got, expected)
+        if diff > 1e-4:
+            from kerasarch.export.serving import ExportError
+
+            raise ExportError(f"the string signature of {self.serving.source.name} differs from Keras on the same "
+                              f"texts by {diff:.3g}; nothing was written.")
+        return {"max_diff": diff, "checked_texts": int(len(texts))}
+
+    def metadata(self):
+        return {"text_input": {"name": self.input_name, "signature": "serving_default",
+                               "vocabulary": VOCABULARY_FILE, "length": int(self.length),
+                               "tokens_signature": "serving_tokens"}}

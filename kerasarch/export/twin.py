@@ -49,8 +49,16 @@ def unrolled_model(model):
     must have been built with a fixed number of steps."""
     import keras
 
+    from kerasarch._keras_compat import sublayers
+    from kerasarch.layers.recurrent import RecurrentLayer
+
+    if not any(isinstance(layer, RecurrentLayer) and not layer.unroll for layer in sublayers(model)):
+        return model
     config = keras.saving.serialize_keras_object(model)
-    layers = config["config"]["layers"]
+    layers = config["config"].get("layers")
+    if layers is None:
+        raise ValueError(f"{model.name} is a subclassed model with recurrent layers; its ONNX graph needs them "
+                         "unrolled, which kerasarch does for functional models only. Build it with the functional API.")
     rolled = [layer for layer in layers if layer["class_name"] == "RecurrentLayer" and not layer["config"]["unroll"]]
     if not rolled:
         return model
