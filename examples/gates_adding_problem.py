@@ -8,7 +8,8 @@ has learned the task scores near 0. Every model is a kerasarch forecaster (one l
 state, one output) with about 4,500 weights: SimpleRNN of 65 units, LSTM of 32, GRU of 37, at
 T = 50, 100 and 200, trained alike (AdamW, gradient clipping). Also measured, at
 initialisation: the gradient of the loss with respect to the first step's input relative to
-the last step's, the signal that has to cross T steps for the first marker to be learned.
+the last step's, the signal that has to cross T steps for the first marker to be learned, and again after
+training.
 """
 
 import os
@@ -50,7 +51,7 @@ def first_step_gradient_ratio(model, x, y):
 
 
 def main(argv=None):
-    args = experiment_args(__doc__, argv, extra=lambda p: p.add_argument("--epochs", type=int, default=10))
+    args = experiment_args(__doc__, argv, extra=lambda p: p.add_argument("--epochs", type=int, default=20))
     exp = Experiment("gates_adding_problem", args,
                      claim="LSTM and GRU learn dependencies over long sequences that a plain RNN of the same size "
                            "cannot (the vanishing gradient).")
@@ -79,9 +80,11 @@ def main(argv=None):
             history = model.fit(x, y, validation_data=(x_val, y_val), batch_size=batch, epochs=epochs,
                                 verbose=2).history
             mse = float(np.mean((model.predict(x_test, batch_size=500, verbose=0) - y_test) ** 2))
+            trained_ratio = first_step_gradient_ratio(model, x_test[:256], y_test[:256])
             runs[f"{cell}_T{steps}"] = {"cell": cell, "steps": steps, "units": units,
                                         "params": int(model.count_params()), "test_mse": round(mse, 5),
                                         "first_step_gradient_ratio_at_init": float(f"{ratio:.3g}"),
+                                        "first_step_gradient_ratio_trained": float(f"{trained_ratio:.3g}"),
                                         "val_mse": [round(float(v), 5) for v in history["val_loss"]]}
             print(runs[f"{cell}_T{steps}"])
     exp.result.update(runs=runs, mean_guess_mse=round(MEAN_GUESS_MSE, 4), epochs=epochs, train_sequences=n_train)
@@ -109,14 +112,17 @@ def main(argv=None):
     longest = lengths[-1]
     table = "; ".join(f"T={t}: " + ", ".join(f"{c} {runs[f'{c}_T{t}']['test_mse']:.3f}" for c in CELLS)
                       for t in lengths)
-    gated = all(solved(runs[f"{c}_T{longest}"]) for c in ("lstm", "gru"))
-    plain = solved(runs[f"rnn_T{longest}"])
-    if gated and not plain:
-        verdict = f"holds at this budget: at T={longest} LSTM and GRU solve it, the plain RNN does not"
-    elif gated and plain:
-        verdict = f"not shown at this budget: all three solve T={longest}"
+    # "Solved": a test MSE under a tenth of the mean guess's. Per cell, the longest T it solves.
+    reach = {c: max([t for t in lengths if solved(runs[f"{c}_T{t}"])], default=0) for c in CELLS}
+    said = ", ".join(f"{c} up to T={reach[c]}" if reach[c] else f"{c} at no length" for c in CELLS)
+    gated = [c for c in ("lstm", "gru") if reach[c] > reach["rnn"]]
+    if len(gated) == 2:
+        verdict = f"holds at this budget: both gated cells solve longer sequences than the plain RNN ({said})"
+    elif gated:
+        verdict = (f"holds for {gated[0].upper()} only at this budget ({said}, {epochs} epochs); the other gated "
+                   "cell needs more updates here, so 'gates solve it' is not automatic")
     else:
-        verdict = f"not shown at this budget: the gated cells do not solve T={longest} in {epochs} epochs"
+        verdict = f"not shown at this budget ({said}, {epochs} epochs)"
     exp.finish(f"{verdict} (test MSE, mean guess {MEAN_GUESS_MSE:.3f}: {table})")
 
 
