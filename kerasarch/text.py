@@ -64,18 +64,16 @@ class Vocabulary:
         layer = probe._make_layer(max_tokens=max_tokens)
         layer.adapt(texts, batch_size=1024)
         tokens = layer.get_vocabulary(include_special_tokens=True)
-        if min_count > 1:
-            import tensorflow as tf
+        import tensorflow as tf
 
-            counts = {}
-            for row in probe._make_layer(vocabulary=tokens[2:])(tf.constant(texts)).to_list():
-                for i in row:
-                    counts[i] = counts.get(i, 0) + 1
-            tokens = tokens[:2] + [t for i, t in enumerate(tokens) if i >= 2 and counts.get(i, 0) >= min_count]
-        vocab = cls(tokens, level, 1, lowercase, strip_punctuation)
-        longest = int(max(vocab.lengths(texts), default=1))
-        vocab.max_length = max_length or max(1, longest)
-        return vocab
+        # One pass over the texts gives both the lengths (unknown words count as tokens) and,
+        # for min_count, each id's count.
+        ids = probe._make_layer(vocabulary=tokens[2:])(tf.constant(texts))
+        if min_count > 1:
+            counts = np.bincount(ids.flat_values.numpy(), minlength=len(tokens))
+            tokens = tokens[:2] + [t for i, t in enumerate(tokens) if i >= 2 and counts[i] >= min_count]
+        longest = int(max(ids.row_lengths().numpy(), default=1))
+        return cls(tokens, level, max_length or max(1, longest), lowercase, strip_punctuation)
 
     @property
     def size(self):
@@ -101,13 +99,9 @@ class Vocabulary:
         ids (a TensorFlow graph, which a SavedModel's string signature contains)."""
         if self._layer is None:
             self._layer = self._make_layer(vocabulary=self.tokens[2:])
+            # A SavedModel tracks only built layers; with its vocabulary given it needs no data.
+            self._layer.build(None)
         return self._layer
-
-    def lengths(self, texts):
-        """The number of tokens in each text."""
-        import tensorflow as tf
-
-        return self.layer()(tf.constant(_as_texts(texts, "lengths"))).row_lengths().numpy()
 
     # -- using -----------------------------------------------------------------------------
     def encode(self, texts, too_long="error"):

@@ -128,17 +128,28 @@ class AdaptiveAvgPool2D(keras.layers.Layer):
         return config
 
 
+class PoolOverSteps(keras.layers.Layer):
+    """The shape rules every masked pooling over time shares: (batch, steps, C) -> (batch, C),
+    the mask taken and not passed on."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, x, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
 @keras.saving.register_keras_serializable(package="kerasarch")
-class MaskedGlobalMaxPooling1D(keras.layers.Layer):
+class MaskedGlobalMaxPooling1D(PoolOverSteps):
     """(batch, steps, C) -> (batch, C): the maximum over the steps the mask keeps.
 
     Keras's ``GlobalMaxPooling1D`` ignores a mask, so a padded sequence's maximum would
     depend on the padding; here padded steps never win (a fully masked row gives zeros).
     """
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
 
     def call(self, x, mask=None):
         if mask is None:
@@ -148,9 +159,3 @@ class MaskedGlobalMaxPooling1D(keras.layers.Layer):
         lowest = ops.convert_to_tensor(-65504.0, dtype=x.dtype)
         pooled = ops.max(ops.where(keep, x, lowest), axis=1)
         return ops.where(ops.any(keep, axis=1), pooled, ops.zeros_like(pooled))
-
-    def compute_mask(self, x, mask=None):
-        return None
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[2])

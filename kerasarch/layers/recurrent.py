@@ -20,6 +20,7 @@ import keras
 from keras import ops
 
 from kerasarch.layers import _checks
+from kerasarch.layers.pooling import PoolOverSteps
 
 __all__ = ["AttentionPooling", "CELLS", "LastStepPooling", "RecurrentLayer", "SequenceAttention"]
 
@@ -119,7 +120,7 @@ class RecurrentLayer(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerasarch")
-class LastStepPooling(keras.layers.Layer):
+class LastStepPooling(PoolOverSteps):
     """(batch, steps, C) -> (batch, C): a recurrent stack's final state read off its output
     sequence, at each sequence's last real step (the mask's), so padding does not move it.
 
@@ -135,7 +136,6 @@ class LastStepPooling(keras.layers.Layer):
     def __init__(self, bidirectional=False, **kwargs):
         super().__init__(**kwargs)
         self.bidirectional = _checks.flag(_checks.owner(self, kwargs), "bidirectional", bidirectional)
-        self.supports_masking = True
 
     def call(self, x, mask=None):
         steps = ops.shape(x)[1]
@@ -148,12 +148,6 @@ class LastStepPooling(keras.layers.Layer):
             return at_last
         half = x.shape[-1] // 2
         return ops.concatenate([at_last[:, :half], x[:, 0, half:]], axis=-1)
-
-    def compute_mask(self, x, mask=None):
-        return None
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[2])
 
     def get_config(self):
         config = super().get_config()
@@ -172,7 +166,7 @@ def _masked_softmax(scores, mask):
 
 
 @keras.saving.register_keras_serializable(package="kerasarch")
-class AttentionPooling(keras.layers.Layer):
+class AttentionPooling(PoolOverSteps):
     """(batch, steps, C) -> (batch, C): ``sum_t a_t h_t`` with ``a = softmax_t(v . tanh(W h_t + b))``
     over the real steps (Yang et al. 2016's word attention; Raffel & Ellis 2015).
 
@@ -185,7 +179,6 @@ class AttentionPooling(keras.layers.Layer):
         self.units = _checks.positive_int(_checks.owner(self, kwargs), "units", units)
         self.project = keras.layers.Dense(self.units, activation="tanh", name="project")
         self.score = keras.layers.Dense(1, use_bias=False, name="score")
-        self.supports_masking = True
 
     def build(self, input_shape):
         self.project.build(input_shape)
@@ -199,12 +192,6 @@ class AttentionPooling(keras.layers.Layer):
     def call(self, x, mask=None):
         weights = self.weights_over_steps(x, mask)
         return ops.sum(x * ops.expand_dims(weights, -1), axis=1)
-
-    def compute_mask(self, x, mask=None):
-        return None
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[2])
 
     def get_config(self):
         config = super().get_config()
