@@ -48,10 +48,10 @@ test-tf:
 test-jax:
 	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py tests/test_transformer.py \
 	  tests/test_distill_diagnostics.py tests/test_new_family.py tests/test_legacy_files.py tests/test_keras_compat.py \
-	  tests/test_torch_weights.py
+	  tests/test_torch_weights.py tests/test_seq2seq.py
 	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_layers.py -k round_trip
 
 test-torch:
 	KERAS_BACKEND=torch $(PYTHON) -m pytest $(PYTEST_ARGS) -m "$(MARK)" tests/test_contract.py tests/test_transformer.py \
 	  tests/test_distill_diagnostics.py tests/test_new_family.py tests/test_legacy_files.py tests/test_keras_compat.py \
-	  tests/test_torch_weights.py tests/test_recurrent.py
+	  tests/test_torch_weights.py tests/test_recurrent.py tests/test_seq2seq.py

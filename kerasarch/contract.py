@@ -13,6 +13,7 @@ CLI and the contract test read it instead of guessing from the last layer.
 | image      | pixels (H, W, C), float; a smallest side     | float32 (batch, H, W, C) "image" |
 | tokens     | integer ids < vocab_size; padding_id pads    | int32 (batch, length) "tokens"   |
 | sequence   | real-valued steps of ``width`` features      | float32 (batch, steps, width)    |
+| token_pair | source ids, and the target ids so far        | int32 "source" and "target"      |
 
 | output kind    | what it is                                                    |
 |----------------|---------------------------------------------------------------|
@@ -23,6 +24,7 @@ CLI and the contract test read it instead of guessing from the last layer.
 | feature_map    | (batch, h, w, channels) or (batch, tokens, channels)          |
 | feature_maps   | a list of maps (``features_only``), one per ``feature_info``  |
 | forecast       | (batch, steps, size): ``steps`` future values of ``size`` series |
+| sequence_logits | (batch, target steps, size): next-token logits at every step |
 
 Later families add kinds (a sequence of logits, an image, a latent distribution) here, in
 one place. NumPy only: this module sits below layers, models and everything above them.
@@ -32,10 +34,11 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["Contract", "ImageInput", "TokenInput", "SequenceInput", "Output", "INPUT_KINDS", "OUTPUT_KINDS",
+__all__ = ["Contract", "ImageInput", "TokenInput", "SequenceInput", "TokenPairInput", "Output", "INPUT_KINDS", "OUTPUT_KINDS",
            "CLASS_OUTPUTS", "contract_of", "infer_contract", "output_for_activation"]
 
-OUTPUT_KINDS = ("probabilities", "logits", "scores", "features", "feature_map", "feature_maps", "forecast")
+OUTPUT_KINDS = ("probabilities", "logits", "scores", "features", "feature_map", "feature_maps", "forecast",
+                "sequence_logits")
 # Outputs a classification loss or an accuracy can be computed on.
 CLASS_OUTPUTS = ("probabilities", "logits", "scores")
 
@@ -195,14 +198,105 @@ class SequenceInput:
                 "width": self.width, "max_length": self.max_length}
 
 
-INPUT_KINDS = {cls.kind: cls for cls in (ImageInput, TokenInput, SequenceInput)}
+@dataclasses.dataclass(frozen=True)
+class TokenPairInput:
+    """A sequence-to-sequence model's two inputs: ``source`` ids ``(length,)`` and, for
+    teacher forcing, the ``target`` ids so far (the reference shifted right behind
+    ``start_id``). ``shape`` is the source's; the target is any length up to
+    ``max_target_length``. Id ``padding_id`` pads both; the target vocabulary has a start and
+    an end token (what decoding begins with and stops at)."""
+
+    vocab_size: int
+    max_length: int
+    target_vocab_size: int
+    max_target_length: int
+    start_id: int = 2
+    end_id: int = 3
+    padding_id: int = 0
+    shape: tuple = (None,)
+    kind = "token_pair"
+    input_name = "source"
+    target_name = "target"
+    dtype = "int32"
+    min_size = 1
+    spatial_rank = 1  # (batch, tokens, channels)
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(self.shape))
+        for arg in ("vocab_size", "max_length", "target_vocab_size", "max_target_length"):
+            if not _positive_int(getattr(self, arg)):
+                raise ValueError(f"TokenPairInput: {arg} must be a positive integer, got {getattr(self, arg)!r}.")
+        ids = {"padding_id": self.padding_id, "start_id": self.start_id, "end_id": self.end_id}
+        for arg, value in ids.items():
+            if not (isinstance(value, (int, np.integer)) and 0 <= value < self.target_vocab_size):
+                raise ValueError(f"TokenPairInput: {arg} must be an id in [0, target_vocab_size="
+                                 f"{self.target_vocab_size}), got {value!r}.")
+        if len(set(ids.values())) != 3:
+            raise ValueError(f"TokenPairInput: padding_id, start_id and end_id must be three different ids, got {ids}.")
+        if self.padding_id >= self.vocab_size:
+            raise ValueError(f"TokenPairInput: padding_id={self.padding_id} must be a source id too "
+                             f"(< vocab_size={self.vocab_size}).")
+
+    @property
+    def source(self):
+        """The source side as a :class:`TokenInput` (what the encoder takes)."""
+        return TokenInput(self.vocab_size, self.max_length, self.padding_id, self.shape)
+
+    def check_shape(self, shape, model_name):
+        return self.source.check_shape(shape, model_name)
+
+    def tiny_shape(self, channels=None):
+        return (min(16, self.max_length),)
+
+    def target_length(self):
+        """The target length :meth:`sample` uses: shorter than the tiny source, so a check
+        that levels never grow still holds for the decoder's."""
+        return min(12, self.max_target_length)
+
+    def sample(self, shape, batch=2, seed=0):
+        """``{"source": ids, "target": ids}``: real ids, the second row of each padded over its
+        last quarter; targets begin with the start id, as teacher forcing feeds them."""
+        source = self.source.sample(shape, batch=batch, seed=seed)
+        length = self.target_length()
+        rng = np.random.default_rng(seed + 1)
+        specials = {self.padding_id, self.start_id, self.end_id}
+        ordinary = np.array([i for i in range(self.target_vocab_size) if i not in specials] or [self.end_id])
+        target = ordinary[rng.integers(0, len(ordinary), size=(batch, length))].astype("int32")
+        target[:, 0] = self.start_id
+        if batch > 1 and length > 2:
+            target[1, length - max(1, length // 4):] = self.padding_id
+        return {self.input_name: source, self.target_name: target}
+
+    def sample_targets(self, inputs, seed=0):
+        """Next-token labels for ``inputs`` from :meth:`sample`: the target shifted left, the
+        end id after the last real step, padding after that."""
+        target = np.asarray(inputs[self.target_name])
+        labels = np.full_like(target, self.padding_id)
+        labels[:, :-1] = target[:, 1:]
+        real = (target != self.padding_id).sum(axis=1)
+        labels[np.arange(len(target)), real - 1] = self.end_id
+        return labels
+
+    def describe(self):
+        length = self.shape[0]
+        source = f"source<={self.max_length}" if length is None else f"source={length}"
+        return f"{source} + target<={self.max_target_length} tokens"
+
+    def to_json(self):
+        return {"kind": self.kind, "shape": _jsonable(self.shape), "vocab_size": self.vocab_size,
+                "max_length": self.max_length, "target_vocab_size": self.target_vocab_size,
+                "max_target_length": self.max_target_length, "start_id": self.start_id, "end_id": self.end_id,
+                "padding_id": self.padding_id}
+
+
+INPUT_KINDS = {cls.kind: cls for cls in (ImageInput, TokenInput, SequenceInput, TokenPairInput)}
 
 
 @dataclasses.dataclass(frozen=True)
 class Output:
     """What the model returns: ``kind`` (one of :data:`OUTPUT_KINDS`), ``size`` (classes,
-    channels or forecast series; None when unknown), for ``scores`` the ``activation``, and
-    for a ``forecast`` its horizon, ``steps``."""
+    channels, forecast series or a sequence model's target vocabulary; None when unknown), for
+    ``scores`` the ``activation``, and for a ``forecast`` its horizon, ``steps``."""
 
     kind: str = "probabilities"
     size: int = None
@@ -215,11 +309,16 @@ class Output:
         if self.kind == "forecast" and not (_positive_int(self.steps) and _positive_int(self.size)):
             raise ValueError(f"A forecast output needs positive integer steps (the horizon) and size (the "
                              f"series forecast), got steps={self.steps!r}, size={self.size!r}.")
+        if self.kind == "sequence_logits" and not _positive_int(self.size):
+            raise ValueError(f"A sequence_logits output needs size, the target vocabulary, got {self.size!r}.")
 
-    def shape(self, batch):
-        """The output's shape for ``batch`` examples (the kinds with one tensor of known size)."""
+    def shape(self, batch, steps=None):
+        """The output's shape for ``batch`` examples (the kinds with one tensor of known size);
+        a sequence's for ``steps`` target steps."""
         if self.kind == "forecast":
             return (batch, self.steps, self.size)
+        if self.kind == "sequence_logits":
+            return (batch, steps, self.size)
         if self.kind in CLASS_OUTPUTS or self.kind == "features":
             return (batch, self.size)
         raise ValueError(f"a {self.kind!r} output has no single fixed shape")

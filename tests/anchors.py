@@ -39,6 +39,10 @@ ANCHORS = {
     "rnn_classifier": 2_626_050, "lstm_classifier": 2_823_426, "gru_classifier": 2_758_402,
     "bilstm_classifier": 3_217_922, "bigru_classifier": 3_055_106,
     "lstm_forecaster": 53_040, "gru_forecaster": 40_944,
+    # kerasarch's sequence-to-sequence models (10,000-token vocabularies, 128-wide embeddings, two
+    # bidirectional encoder levels of 128, one decoder level of 256, additive attention), counted
+    # in tests/test_param_counts.py.
+    "seq2seq_lstm_attention": 6_575_888, "seq2seq_gru_attention": 6_249_488,
 }
 
 # Arguments that make a model match the reference's configuration.

@@ -75,23 +75,40 @@ def _build(name, **kwargs):
     return model, model.contract.sample_inputs(batch=2)
 
 
-def _expected_shape(model, batch):
+def _expected_shape(model, x):
     output = model.contract.output
+    if output.kind == "sequence_logits":
+        return output.shape(_batch(x), steps=x[model.contract.input.target_name].shape[1])
     if output.kind != "forecast":
         assert output.kind == "logits" and output.size == NUM_CLASSES, model.contract
-    return output.shape(batch)
+    return output.shape(_batch(x))
 
 
-def _targets(model, batch):
-    """Training targets of the contract's kind: class ids, or a forecast's real values."""
-    output = model.contract.output
+def _batch(x):
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def _first(x, n):
+    """The first ``n`` examples of the inputs (a dict of them for a two-input model)."""
+    return {k: v[:n] for k, v in x.items()} if isinstance(x, dict) else x[:n]
+
+
+def _targets(model, x):
+    """Training targets of the contract's kind: class ids, a forecast's real values, or a
+    sequence model's next tokens."""
+    output, batch = model.contract.output, _batch(x)
     if output.kind == "forecast":
         return np.random.default_rng(0).normal(size=output.shape(batch)).astype("float32")
+    if output.kind == "sequence_logits":
+        return model.contract.input.sample_targets(x)
     return np.arange(batch) % NUM_CLASSES
 
 
 def _loss(model):
-    return "mse" if model.contract.output.kind == "forecast" else "sparse_categorical_crossentropy"
+    kind = model.contract.output.kind
+    if kind == "sequence_logits":
+        return kerasarch.train.losses.SequenceCrossentropy(padding_id=model.contract.input.padding_id)
+    return "mse" if kind == "forecast" else "sparse_categorical_crossentropy"
 
 
 @pytest.mark.parametrize("name", EVERY)
@@ -103,14 +120,14 @@ def test_forward_gradients_and_config_round_trip(name):
     # Gradients in inference mode: at tiny inputs, batch statistics cancel per-channel
     # offsets exactly (a BatchNorm beta before a 1x1 map and another BatchNorm gets a true
     # zero gradient), which would hide the dead weights this check is for.
-    weights = np.random.default_rng(1).normal(size=_expected_shape(model, 2)).astype("float32")
+    weights = np.random.default_rng(1).normal(size=_expected_shape(model, x)).astype("float32")
     grads = trainable_gradients(model, x, weights, training=False)
     dead = [v.path for v, g in zip(model.trainable_variables, grads) if g is None or not np.any(g)]
     assert not dead, f"trainable weights with zero gradient: {dead[:5]}"
 
     # Eager calls rather than predict(): the same numbers without tracing a graph per model.
     y = _np(model(x, training=False))
-    assert y.shape == _expected_shape(model, 2)
+    assert y.shape == _expected_shape(model, x)
     assert np.isfinite(y).all()
 
     clone = type(model).from_config(model.get_config())
@@ -145,11 +162,11 @@ def test_mixed_bfloat16_output_is_float32(name):
 def test_xla_train_step_under_mixed_bfloat16(name):
     model = kerasarch.create_model(name, input_shape=_tiny_shape(name), dtype="mixed_bfloat16",
                                    **_head_args(name, logits=False))
-    assert model.contract.output.kind in ("probabilities", "forecast")
+    assert model.contract.output.kind in ("probabilities", "forecast", "sequence_logits")
     x = model.contract.sample_inputs(batch=4)
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss=_loss(model), jit_compile=True)
     before = [np.array(w) for w in model.trainable_weights[:3]]
-    logs = model.train_on_batch(x, _targets(model, 4), return_dict=True)
+    logs = model.train_on_batch(x, _targets(model, x), return_dict=True)
     assert np.isfinite(logs["loss"])
     assert any(not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights[:3]))
 
@@ -160,7 +177,8 @@ def test_fit_a_few_steps_with_the_recipe(name):
     # Batches of 6, not 2: BatchNorm over two samples at 1x1 maps makes the gradients of deep
     # nets explode (EfficientNetV2-S, this one or torchvision's: a global norm of ~1e10, and on
     # some seeds inf, which clipping turns into NaN weights); at 6 it is ~1e3.
-    x, y = model.contract.sample_inputs(batch=18), _targets(model, 18)
+    x = model.contract.sample_inputs(batch=18)
+    y = _targets(model, x)
     # The "resnet" recipe: SGD with momentum, weight decay with its exclusions, global-norm
     # clipping, label smoothing; one epoch of 3 steps, so no warmup step with a zero rate.
     kerasarch.compile_for_training(model, "resnet", epochs=1, steps_per_epoch=3, verbose=False)
@@ -177,7 +195,7 @@ def test_fit_a_few_steps_with_the_recipe(name):
     assert not np.array_equal(before[0], after[0]) and not np.array_equal(before[1], after[1])
     assert not moving or any(not np.array_equal(b, a) for b, a in zip(before[2:], after[2:]))
     # No step left a NaN behind (a loss is computed before its step's update).
-    assert np.isfinite(_np(model(x[:2], training=False))).all()
+    assert np.isfinite(_np(model(_first(x, 2), training=False))).all()
 
 
 @pytest.mark.parametrize("name", TIERED)

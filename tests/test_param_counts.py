@@ -63,6 +63,18 @@ def test_forecaster_anchors_follow_the_cell_formulas(name, cell):
     assert ANCHORS[name] == stack + (width * 48 + 48)
 
 
+@pytest.mark.parametrize("name,cell,states", [("seq2seq_lstm_attention", "lstm", 2), ("seq2seq_gru_attention", "gru", 1)])
+def test_seq2seq_anchors_follow_the_formula(name, cell, states):
+    vocab, embed, enc, dec = 10_000, 128, 128, 256
+    encoder, memory = _recurrent_stack_params(cell, enc, 2, embed, 2)
+    bridge = memory * states * dec + states * dec  # tanh(W summary) -> each of the decoder's states
+    decoder = _cell_params(cell, dec, embed)
+    additive = dec * dec + (memory * dec + dec) + dec  # W_q (no bias), W_m + bias, v
+    combine = (memory + dec) * dec  # tanh(W_c [context; h]), no bias (Luong eq. 5)
+    logits = dec * vocab + vocab
+    assert ANCHORS[name] == 2 * vocab * embed + encoder + bridge + decoder + additive + combine + logits
+
+
 def test_lstm_formula_is_the_papers_four_gates():
     # The formula, written out once: 4 * (units * (units + input) + units).
     assert _cell_params("lstm", 128, 300) == 4 * (128 * (128 + 300) + 128)

@@ -10,8 +10,9 @@ from kerasarch.export.twin import float32_model
 from kerasarch.preprocessing import Preprocessing
 from kerasarch.export.onnx import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, NOT_EXPORTABLE, export_onnx
 from kerasarch.export.saved_model import export_saved_model, next_version, serving_instructions, write_models_config
+from kerasarch.export.seq2seq import export_seq2seq_saved_model
 
-__all__ = ["export", "export_onnx", "export_saved_model", "next_version", "write_models_config",
+__all__ = ["export", "export_onnx", "export_saved_model", "export_seq2seq_saved_model", "next_version", "write_models_config",
            "serving_instructions", "ExportError", "ExportedPath", "Preprocessing", "ServingModel", "float32_model", "FORMATS",
            "MIN_OPSET", "MAX_OPSET", "DEFAULT_OPSET", "NOT_EXPORTABLE"]
 

@@ -97,6 +97,12 @@ def export_saved_model(model, base_dir, *, version=None, overwrite=False, uint8=
     if keras.backend.backend() != "tensorflow":
         raise ValueError("SavedModel export runs on the TensorFlow backend; set KERAS_BACKEND=tensorflow "
                          f"(this process runs {keras.backend.backend()}).")
+    from kerasarch.contract import contract_of
+
+    if contract_of(model).input.kind == "token_pair":
+        raise ValueError(f"{model.name} is a sequence-to-sequence model: its SavedModel decodes in the graph. Use "
+                         "kerasarch.export.export_seq2seq_saved_model(model, base_dir, source_vocabulary, "
+                         "target_vocabulary, beam_width=...) (strings in, strings out).")
     serving = ServingModel(model, uint8=uint8, preprocessing=preprocessing, dtype=dtype)
     text = None if vocabulary is None else TextServing(serving, vocabulary)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", model.name):

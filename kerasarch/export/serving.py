@@ -67,6 +67,12 @@ class ServingModel:
             raise ValueError(
                 f"{model.name} has no input shape yet (a subclassed model that was never called); "
                 "call it once on a batch or build it with model.build((None, H, W, C)) before exporting.")
+        contract = getattr(model, "contract", None)
+        if contract is not None and contract.input.kind == "token_pair":
+            raise ValueError(
+                f"{model.name} is a sequence-to-sequence model, which decodes a token at a time in a loop over its "
+                "two inputs; export it with kerasarch.export.export_seq2seq_saved_model (strings in, strings out: "
+                "the loop inside the SavedModel). ONNX export covers the one-input classifiers and forecasters.")
         if len(model.inputs) != 1:
             raise ValueError(f"{model.name} has {len(model.inputs)} inputs; export serves one-input models.")
         if dtype not in ("float32", None):

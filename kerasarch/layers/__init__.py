@@ -10,13 +10,13 @@ from kerasarch.layers.inception import InceptionAux, InceptionModule, InceptionV
 from kerasarch.layers.mobile import (
     DepthwiseSeparableConv, FusedMBConv, InvertedResidual, MBConv, SqueezeExcite, make_divisible)
 from kerasarch.layers.pooling import AdaptiveAvgPool2D, MaskedGlobalMaxPooling1D, TorchPool2D
-from kerasarch.layers.recurrent import AttentionPooling, LastStepPooling, RecurrentLayer, SequenceAttention
+from kerasarch.layers.recurrent import AttentionDecoder, AttentionPooling, LastStepPooling, RecurrentLayer, SequenceAttention
 from kerasarch.layers.res2net import Res2NetBlock
 from kerasarch.layers.residual import ResidualBlock
 from kerasarch.layers.transformer import MultiHeadSelfAttention, TransformerEncoderLayer
 from kerasarch.layers.vgg import VGGBlock
 
-__all__ = ["AdaptiveAvgPool2D", "AttentionPooling", "ClassToken", "ConvBNAct", "ConvNeXtBlock", "ConvNeXtDownsample", "DenseBlock",
+__all__ = ["AdaptiveAvgPool2D", "AttentionDecoder", "AttentionPooling", "ClassToken", "ConvBNAct", "ConvNeXtBlock", "ConvNeXtDownsample", "DenseBlock",
            "DenseLayer", "DepthwiseConvBNAct", "DepthwiseSeparableConv", "DropPrefixTokens", "FusedMBConv",
            "InceptionAux", "InceptionModule", "InceptionV3Block", "InvertedResidual", "LastStepPooling", "make_divisible",
            "MaskedGlobalMaxPooling1D", "MBConv", "MultiHeadSelfAttention", "PaddingMask", "PatchEmbedding",

@@ -11,6 +11,9 @@ dropout, right-padded masks). What is kerasarch's is the architecture around the
 * :class:`AttentionPooling`: a learned weighted mean over the real steps (Yang et al. 2016).
 * :class:`SequenceAttention`: one query sequence attending over another, with Bahdanau's
   additive score (Bahdanau et al. 2015) or Luong's multiplicative ones (Luong et al. 2015).
+* :class:`AttentionDecoder`: a sequence-to-sequence decoder, recurrent levels whose states
+  start from the encoder's, then attention over the encoder's outputs; one call for teacher
+  forcing over a whole target, one ``step`` for decoding a token at a time.
 
 A padding mask (batch, steps), True for real steps, is taken explicitly by every ``call`` so
 that nothing depends on Keras's implicit mask propagation, which not every layer follows.
@@ -22,11 +25,13 @@ from keras import ops
 from kerasarch.layers import _checks
 from kerasarch.layers.pooling import PoolOverSteps
 
-__all__ = ["AttentionPooling", "CELLS", "LastStepPooling", "RecurrentLayer", "SequenceAttention"]
+__all__ = ["AttentionDecoder", "AttentionPooling", "CELLS", "LastStepPooling", "RecurrentLayer", "SequenceAttention"]
 
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 # Per-cell count of gate blocks: what the parameter formulas (tests) and docs refer to.
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+# States a cell carries: an LSTM its output h and its memory c, the others h only.
+STATES = {"lstm": 2, "gru": 1, "rnn": 1}
 
 
 @keras.saving.register_keras_serializable(package="kerasarch")
@@ -231,6 +236,11 @@ class SequenceAttention(keras.layers.Layer):
             if units is not None:
                 raise ValueError(f"{who}: units applies to score='additive' only; the {score!r} score has none.")
             self.units = None
+        # The memory's padding comes in as memory_mask; a Keras mask riding on it is consumed here.
+        self.supports_masking = True
+
+    def compute_mask(self, *args, **kwargs):
+        return None
 
     def build(self, query_shape, memory_shape):
         dq, dm = query_shape[-1], memory_shape[-1]
@@ -274,4 +284,105 @@ class SequenceAttention(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(units=self.units, score=self.score)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasarch")
+class AttentionDecoder(keras.layers.Layer):
+    """A sequence-to-sequence decoder: ``(target (batch, tq, E), memory (batch, tm, M),
+    summary (batch, S))`` -> ``(attentional states (batch, tq, units), weights (batch, tq, tm))``.
+
+    ``levels`` recurrent levels (Keras's cells) read the target embeddings; their first
+    states are ``tanh(W summary)``, the encoder's final state carried over (Bahdanau et al.
+    2015 start their decoder this way; a bidirectional encoder is wider than the decoder, so
+    it is a projection, not a copy). The last level's output ``h_t`` queries the memory
+    (:class:`SequenceAttention`: ``score`` "additive" is Bahdanau's, "general" and "dot"
+    Luong's), and the attentional state is ``tanh(W_c [context_t; h_t])`` (Luong et al. 2015,
+    eq. 5), what the output layer reads. Attention follows the recurrent step, as in Luong's
+    global attention, so teacher forcing runs every level over the whole target at once (and
+    on cuDNN); Bahdanau's form, which feeds the context into the cell, has to run the cell a
+    step at a time in training too.
+
+    Args:
+        units: width of every level and of the attentional state.
+        cell: "lstm", "gru" or "rnn".
+        levels: recurrent levels.
+        score: the attention score ("additive", "general", "dot").
+        attention_units: width of the additive score (default ``units``).
+        dropout: on each level's input (the embeddings and between levels), in training only.
+    """
+
+    def __init__(self, units, cell="lstm", levels=1, score="additive", attention_units=None, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        who = _checks.owner(self, kwargs)
+        self.units = _checks.positive_int(who, "units", units)
+        self.cell = _checks.one_of(who, "cell", cell, tuple(CELLS))
+        self.levels = _checks.positive_int(who, "levels", levels)
+        self.score = _checks.one_of(who, "score", score, SCORES)
+        if attention_units is not None:
+            _checks.positive_int(who, "attention_units", attention_units)
+        self.attention_units = attention_units
+        self.dropout = _checks.rate(who, "dropout", dropout)
+        self.rnns = [CELLS[self.cell](self.units, return_sequences=True, name=f"{self.cell}{i + 1}")
+                     for i in range(self.levels)]
+        self.bridge = keras.layers.Dense(self.levels * STATES[self.cell] * self.units, activation="tanh",
+                                         name="bridge")
+        self.attention = SequenceAttention(attention_units or self.units if self.score == "additive" else None,
+                                           score=self.score, name="attention")
+        self.combine = keras.layers.Dense(self.units, activation="tanh", use_bias=False, name="combine")
+        self.drop = keras.layers.Dropout(self.dropout) if self.dropout else None
+        self.supports_masking = True  # the masks come in as target_mask and memory_mask
+
+    def compute_mask(self, *args, **kwargs):
+        return None
+
+    def build(self, target_shape, memory_shape, summary_shape):
+        width = target_shape[-1]
+        for rnn in self.rnns:
+            rnn.build((None, None, width))
+            width = self.units
+        self.bridge.build(summary_shape)
+        self.attention.build((None, None, self.units), memory_shape)
+        self.combine.build((None, None, self.units + memory_shape[-1]))
+
+    def initial_states(self, summary):
+        """Each level's first states (a list per level) from the encoder's ``summary``."""
+        flat = self.bridge(summary)
+        n = STATES[self.cell]
+        parts = [flat[:, i * self.units:(i + 1) * self.units] for i in range(self.levels * n)]
+        return [parts[i * n:(i + 1) * n] for i in range(self.levels)]
+
+    def _attend(self, h, memory, memory_mask, projected_memory=None):
+        context, weights = self.attention(h, memory, memory_mask=memory_mask, projected_memory=projected_memory)
+        return self.combine(ops.concatenate([context, h], axis=-1)), weights
+
+    def call(self, target, memory, summary, target_mask=None, memory_mask=None, training=None):
+        states = self.initial_states(summary)
+        x = target
+        for rnn, state in zip(self.rnns, states):
+            if self.drop is not None:
+                x = self.drop(x, training=training)
+            x = rnn(x, initial_state=state, mask=target_mask, training=training)
+        return self._attend(x, memory, memory_mask)
+
+    def step(self, token, states, memory, memory_mask=None, projected_memory=None):
+        """One decoding step: the embedded previous token (batch, E) and each level's states
+        -> (attentional state (batch, units), new states, attention weights (batch, tm)).
+        The same weights as :meth:`call` (each Keras layer's own cell), in inference mode;
+        ``projected_memory`` (``self.attention.project_memory(memory)``) saves recomputing
+        the memory's half of the score at every step."""
+        x, new_states = token, []
+        for rnn, state in zip(self.rnns, states):
+            x, state = rnn.cell(x, state, training=False)
+            new_states.append(list(state) if isinstance(state, (list, tuple)) else [state])
+        out, weights = self._attend(ops.expand_dims(x, 1), memory, memory_mask, projected_memory)
+        return out[:, 0], new_states, weights[:, 0]
+
+    def compute_output_shape(self, target_shape, memory_shape, summary_shape):
+        return (*target_shape[:-1], self.units), (*target_shape[:-1], memory_shape[1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, cell=self.cell, levels=self.levels, score=self.score,
+                      attention_units=self.attention_units, dropout=self.dropout)
         return config

@@ -75,7 +75,14 @@ class ArchModel(keras.Model):
         super().__init__(*args, **kwargs)
         self.feature_info = [dict(f) for f in feature_info]
         self.arch = dict(arch or {})
-        self.contract = contract if contract is not None else _legacy_contract(self)
+        if contract is None:
+            try:
+                contract = _legacy_contract(self)
+            except ValueError:
+                # A graph no contract can be inferred from (two inputs): from_config sets the
+                # saved one right after this; anything else built this way fails when asked.
+                contract = None
+        self.contract = contract
         self._phase_jit = {}
 
     def compile(self, *args, jit_compile="auto", **kwargs):
@@ -202,6 +209,16 @@ def token_pooling_arg(model_name, value):
     return value
 
 
+# Output kinds whose head is the family's own, not a classifier, and what to say to a user who
+# passes the classifier's arguments to one.
+OWN_HEADS = {
+    "forecast": "this model forecasts a series. Set the horizon and the number of series with the family's own "
+                "arguments (horizon=, num_targets=).",
+    "sequence_logits": "this model returns next-token logits over its target vocabulary at every step; set "
+                       "its size with target_vocab_size=.",
+}
+
+
 @dataclasses.dataclass
 class _Feature:
     tensor: object
@@ -259,13 +276,10 @@ class ModelBuilder:
         self.features_only = bool(kwargs.get("features_only", False))
         self.out_indices = kwargs.get("out_indices")
         self.dtype = kwargs.get("dtype")
-        if contract.output.kind == "forecast":
+        if contract.output.kind in OWN_HEADS:
             given = [a for a in ("num_classes", "classes", "classifier_activation") if kwargs.get(a) is not None]
             if given:
-                raise ValueError(
-                    f"{model_name}: {', '.join(given)} applies to classifiers; this model forecasts "
-                    f"{contract.output.size} series {contract.output.steps} steps ahead. Set the horizon and "
-                    "the number of series with the family's own arguments (horizon=, num_targets=).")
+                raise ValueError(f"{model_name}: {', '.join(given)} applies to classifiers; {OWN_HEADS[contract.output.kind]}")
             self.classifier_activation = None
         self.num_classes = self._check_num_classes(kwargs, contract.num_classes or 1000)
         self._check_options()
@@ -481,7 +495,7 @@ class ModelBuilder:
         """The contract of what this build returns (the registered one, with this build's choices)."""
         if self.features_only:
             output = Output("feature_maps")
-        elif self.include_top and self.contract.output.kind == "forecast":
+        elif self.include_top and self.contract.output.kind in OWN_HEADS:
             output = self.contract.output
         elif self.include_top:
             output = output_for_activation(self.classifier_activation, self.num_classes)
@@ -508,6 +522,8 @@ class ModelBuilder:
                 outputs = (head or self.head)(x)
                 if self.contract.output.kind == "forecast":
                     arch.update(horizon=self.contract.output.steps, num_targets=self.contract.output.size)
+                elif self.contract.output.kind == "sequence_logits":
+                    arch.update(target_vocab_size=self.contract.output.size)
                 else:
                     arch["num_classes"] = self.num_classes
             elif self.pooling is not None:
@@ -554,7 +570,26 @@ class SequenceModelBuilder(ModelBuilder):
         return self.pool_tokens(x, mode)
 
 
-_BUILDERS = {"image": ImageModelBuilder, "tokens": TokenModelBuilder, "sequence": SequenceModelBuilder}
+class TokenPairModelBuilder(TokenModelBuilder):
+    """The builder of sequence-to-sequence models: ``self.inputs`` is ``{"source": ids,
+    "target": ids}`` (``input_shape`` is the source's; the target is any length); pooling
+    is over the real steps of ``self.mask``, which the family sets to the target's."""
+
+    input_kind = "token_pair"
+
+    def _make_input(self):
+        spec = self.contract.input
+        return {spec.input_name: keras.Input(shape=self.input_shape, dtype=spec.dtype, name=spec.input_name),
+                spec.target_name: keras.Input(shape=(None,), dtype=spec.dtype, name=spec.target_name)}
+
+    def sequence_head(self, x):
+        """Next-token logits at every target step: dropout, then a float32 dense layer over
+        the target vocabulary (a softmax over a large vocabulary in bfloat16 loses the tail)."""
+        return keras.layers.Dense(self.contract.output.size, dtype="float32", name=self.head_name)(self.dropout(x))
+
+
+_BUILDERS = {"image": ImageModelBuilder, "tokens": TokenModelBuilder, "sequence": SequenceModelBuilder,
+             "token_pair": TokenPairModelBuilder}
 
 
 def _resolve_contract(model_name, options):

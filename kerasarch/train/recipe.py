@@ -24,7 +24,7 @@ import keras
 from kerasarch._keras_compat import sublayers
 from kerasarch.contract import contract_of
 from kerasarch.registry import closest_names
-from kerasarch.train.losses import SmoothedSparseCategoricalCrossentropy
+from kerasarch.train.losses import MaskedTokenAccuracy, SequenceCrossentropy, SmoothedSparseCategoricalCrossentropy
 
 __all__ = ["Recipe", "RECIPES", "classifier_from_logits", "compile_for_training", "no_decay_variables", "resolve_recipe"]
 
@@ -277,8 +277,9 @@ def compile_for_training(model, recipe="resnet", *, epochs=None, steps_per_epoch
 
     Args:
         model: a built Keras model whose contract (:func:`kerasarch.contract.contract_of`) says
-            it returns softmax probabilities or logits (cross-entropy) or a forecast (squared
-            error; an "accuracy" metric becomes "mae"); the loss follows.
+            it returns softmax probabilities or logits (cross-entropy), a forecast (squared
+            error; an "accuracy" metric becomes "mae") or next-token logits (cross-entropy and
+            accuracy over the real target tokens); the loss follows.
         recipe: a name in :data:`RECIPES` or a :class:`Recipe`.
         epochs, steps_per_epoch: the run's length, for the warmup and the cosine decay.
         metrics: passed to ``compile``.
@@ -291,11 +292,17 @@ def compile_for_training(model, recipe="resnet", *, epochs=None, steps_per_epoch
     """
     length = {k: v for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)) if v is not None}
     recipe = resolve_recipe(recipe, **length, **overrides)
-    if contract_of(model).output.kind == "forecast":
+    contract = contract_of(model)
+    if contract.output.kind == "forecast":
         # A regression: squared error, and the mean absolute error people quote for forecasts
         # in place of an accuracy (label smoothing has no meaning here).
         loss = keras.losses.MeanSquaredError()
         metrics = ["mae" if m == "accuracy" else m for m in metrics]
+    elif contract.output.kind == "sequence_logits":
+        # Teacher forcing: next-token cross-entropy and accuracy over the real target tokens.
+        padding = contract.input.padding_id
+        loss = SequenceCrossentropy(recipe.label_smoothing, padding_id=padding)
+        metrics = [MaskedTokenAccuracy(padding) if m == "accuracy" else m for m in metrics]
     else:
         loss = recipe.make_loss(classifier_from_logits(model))
     model.compile(optimizer=optimizer or recipe.make_optimizer(model), loss=loss,
