@@ -92,8 +92,8 @@ def main(argv=None):
     splits = load_cmudict(seed=args.seed)
     (train_w, train_p), (val_w, val_p), (test_w, test_p) = splits.train, splits.val, splits.test
     if args.quick:
-        train_w, train_p, val_w, val_p, test_w, test_p = (train_w[:2000], train_p[:2000], val_w[:200], val_p[:200],
-                                                          test_w[:200], test_p[:200])
+        train_w, train_p, val_w, val_p, test_w, test_p = (train_w[:800], train_p[:800], val_w[:100], val_p[:100],
+                                                          test_w[:100], test_p[:100])
     chars = Vocabulary.build(train_w, level="char", max_length=32)
     phones = Vocabulary.build([p for refs in train_p for p in refs], level="word", lowercase=False,
                               strip_punctuation=False, reserved=(START, END), max_length=32)

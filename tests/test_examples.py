@@ -37,7 +37,7 @@ def test_main_job_quick_trains_checkpoints_tests_and_exports(tmp_path):
 
 EXPERIMENTS = ["degradation", "vanishing_gradients", "parameter_formulas", "depth_through_the_years", "vgg11_d2l",
                "transfer_learning", "distillation", "encoder_norm_warmup", "sentence_polarity", "electricity_forecast",
-               "gates_adding_problem"]
+               "gates_adding_problem", "g2p_cmudict"]
 
 
 def _numbers(node):
@@ -68,6 +68,9 @@ def test_experiment_quick_run_writes_finite_json_and_a_png(name, tmp_path):
     for plot in data["plots"]:
         with open(tmp_path / plot, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", plot
+    if name == "g2p_cmudict":  # the SavedModel answered words with strings after its parity check
+        assert set(data["error_rates"]) == {"val_greedy", "val_beam5", "test_greedy", "test_beam5"}
+        assert data["served"]["words_asked"] == data["words"]["test"] and "alignments.png" in data["plots"]
     if name == "parameter_formulas":  # its numbers are exact: checked exactly
         for c, block in data["basic"].items():
             assert block["measured"] == block["formula"] == 18 * int(c) ** 2

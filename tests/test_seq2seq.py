@@ -85,6 +85,8 @@ def test_decoding_stops_at_the_end_marker_and_pads_after_it():
     assert (tokens[:, 0] == END).all() and (tokens[:, 1:] == PAD).all() and (lengths == 1).all()
 
 
+# The .keras round trip is the contract test's on every backend; decoding the loaded file, here on TF.
+@slow_off_tensorflow
 def test_a_saved_model_decodes_the_same(tmp_path):
     model = _tiny()
     source = _source()
