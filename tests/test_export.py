@@ -436,6 +436,21 @@ def test_recurrent_onnx_needs_fixed_steps_and_refuses_bidirectional_with_the_rea
     assert not list(tmp_path.iterdir())
 
 
+def test_a_forecaster_at_fixed_steps_exports_to_onnx_with_parity(tmp_path):
+    import onnxruntime as ort
+
+    model = kerasarch.create_model("lstm_forecaster", num_features=3, horizon=6, units=8, input_shape=(24, 3))
+    window = np.random.default_rng(0).normal(size=(5, 24, 3)).astype("float32")
+    expected = np.asarray(model(window, training=False))
+    path = export_onnx(model, tmp_path / "forecast.onnx", quiet_summary=True)
+    assert path.parity["max_diff"] <= 1e-4
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (name,) = [i.name for i in session.get_inputs()]
+    got = session.run(None, {name: window})[0]
+    assert got.shape == (5, 6, 1)
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+
+
 SERVE_TEXT_IN_FRESH_PROCESS = """
 import json, sys, numpy as np, tensorflow as tf
 path, texts, out = sys.argv[1:]
