@@ -44,6 +44,7 @@ VALID = {
     "RecurrentLayer": dict(units=8),
     "Res2NetBlock": dict(filters=8),
     "SequenceAttention": dict(units=8),
+    "AttentionDecoder": dict(units=8),
     "ResidualBlock": dict(filters=8),
     "SqueezeExcite": dict(squeeze_filters=4),
     "StochasticDepth": dict(rate=0.1, seed=1),
@@ -63,6 +64,9 @@ _BN = [(dict(bn_momentum=1.0), "bn_momentum"), (dict(bn_momentum=-0.1), "bn_mome
 BAD = {
     "AdaptiveAvgPool2D": [(dict(output_size=0), "output_size"), (dict(output_size=True), "output_size")],
     "AttentionPooling": [(dict(units=0), "units")],
+    "AttentionDecoder": [(dict(units=0), "units"), (dict(cell="lstmm"), "cell"), (dict(levels=0), "levels"),
+                         (dict(score="concat"), "score"), (dict(attention_units=-1), "attention_units"),
+                         (dict(dropout=1.0), "dropout")],
     "LastStepPooling": [(dict(bidirectional="yes"), "bidirectional")],
     "RecurrentLayer": [
         (dict(units=0), "units"), (dict(cell="lstmm"), "cell"), (dict(bidirectional=1), "bidirectional"),

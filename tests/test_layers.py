@@ -68,7 +68,9 @@ TOKEN_LAYERS = (kl.ClassToken, kl.PositionEmbedding, kl.TokensToGrid, kl.TakeTok
                 kl.LastStepPooling, kl.AttentionPooling)
 # Layers whose input is not a float tensor, tested where they are used.
 OWN_TESTS = {kl.PaddingMask: "int token ids in; tests/test_transformer.py (padding never changes the output)",
-             kl.SequenceAttention: "a query and a memory in; tests/test_recurrent.py"}
+             kl.SequenceAttention: "a query and a memory in; tests/test_recurrent.py",
+             kl.AttentionDecoder: "target embeddings, a memory and its summary in; tests/test_seq2seq.py and the "
+                                  "seq2seq models' contract test (config, .keras file, decoding)"}
 # Off TensorFlow, CI round-trips the blocks of the families whose whole models the JAX contract tier does
 # not build (tests/tiers.py: minutes of JAX compilation each); `make test-all` round-trips every layer.
 JAX_ROUND_TRIP = {kl.DenseLayer, kl.DenseBlock, kl.TransitionLayer, kl.InceptionModule, kl.InceptionV3Block,
