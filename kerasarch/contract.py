@@ -267,7 +267,7 @@ class TokenPairInput:
             target[1, length - max(1, length // 4):] = self.padding_id
         return {self.input_name: source, self.target_name: target}
 
-    def sample_targets(self, inputs, seed=0):
+    def sample_targets(self, inputs):
         """Next-token labels for ``inputs`` from :meth:`sample`: the target shifted left, the
         end id after the last real step, padding after that."""
         target = np.asarray(inputs[self.target_name])

@@ -111,7 +111,7 @@ class Seq2SeqSearch(keras.Model):
         banned = ops.where(ops.logical_or(ops.arange(vocab) == spec.padding_id, ops.arange(vocab) == spec.start_id),
                            NEG, 0.0)
 
-        def regroup(flat, i):
+        def regroup(flat):
             it = iter(flat)
             return [[next(it) for _ in range(n)] for n in shape]
 
@@ -119,7 +119,7 @@ class Seq2SeqSearch(keras.Model):
             return ops.logical_and(i < steps, ops.logical_not(ops.all(finished)))
 
         def body(i, tokens, previous, finished, lengths, scores, *flat):
-            logp, new_states = self._step(previous, regroup(flat, i), memory, projected, mask)
+            logp, new_states = self._step(previous, regroup(flat), memory, projected, mask)
             flat = [s for level in new_states for s in level]
             allowed = logp + ops.expand_dims(banned, 0)
             if beam == 1:
@@ -202,8 +202,7 @@ def generate(model, source, *, beam_width=1, max_length=None, length_penalty=0.0
     max_length), each ending with the end token (unless cut at ``max_length``) and padded
     after it; with ``return_scores`` also ``(scores, lengths)``. See :class:`Seq2SeqSearch`."""
     ids = decoding_inputs(model, source)
-    search = _search(model, int(beam_width) if isinstance(beam_width, (int, np.integer)) else beam_width,
-                     max_length, length_penalty)
+    search = _search(model, beam_width, max_length, length_penalty)
     out = search.predict(ids, batch_size=batch_size, verbose=0)
     tokens = np.asarray(out["tokens"]).astype("int32")
     if return_scores:
@@ -254,7 +253,7 @@ def error_rates(hypotheses, references):
     for hyp, refs in zip(hypotheses, references):
         hyp = split(hyp)
         refs = [split(r) for r in ([refs] if isinstance(refs, str) else refs)]
-        best = min(refs, key=lambda r: (Levenshtein.distance(hyp, r), len(r)))
-        distance = Levenshtein.distance(hyp, best)
-        edits, length, wrong = edits + distance, length + len(best), wrong + (distance > 0)
+        # The closest reference, the shorter on a tie: one distance per reference.
+        distance, best_length = min((Levenshtein.distance(hyp, r), len(r)) for r in refs)
+        edits, length, wrong = edits + distance, length + best_length, wrong + (distance > 0)
     return {"per": 100.0 * edits / max(length, 1), "wer": 100.0 * wrong / len(hypotheses), "words": len(hypotheses)}
