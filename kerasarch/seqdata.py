@@ -31,7 +31,7 @@ import numpy as np
 
 from kerasarch.data import DataNotFoundError
 
-__all__ = ["LengthBuckets", "TextSplits", "SeriesSplits", "PronunciationSplits", "load_movie_sentences",
+__all__ = ["LengthBuckets", "ShuffledBatches", "TextSplits", "SeriesSplits", "PronunciationSplits", "load_movie_sentences",
            "load_elecdemand", "load_cmudict", "make_windows", "data_dir"]
 
 VADER_SDIST = "vaderSentiment-3.3.2.tar.gz"
@@ -225,7 +225,119 @@ def _py_dataset():
     return keras.utils.PyDataset
 
 
-class LengthBuckets:
+class _EpochBatches:
+    """Batches whose rows each epoch are a pure function of ``(seed, epoch)``: subclasses say
+    which rows (``batches(epoch)``) and how a batch is cut from them (``batch(rows)``).
+
+    ``dataset()`` is what ``fit`` takes for a plain run (each pass the next epoch, reshuffled);
+    ``stream(epochs, skip)`` is one stream of the batches of a range of epochs, the first
+    ``skip`` batches of its first epoch left out, which is how a run resumed mid-epoch
+    (``kerasarch train``) sees exactly the batches an uninterrupted one sees.
+    """
+
+    def _signature(self):
+        raise NotImplementedError
+
+    def __len__(self):
+        return len(self.batches(0))
+
+    def stream(self, epochs, skip=0):
+        """The batches of ``epochs`` (a range) in order: a ``tf.data.Dataset`` on TensorFlow,
+        a generator elsewhere (fit then needs ``steps_per_epoch``)."""
+        if not isinstance(epochs, range) or epochs.step != 1 or epochs.start < 0 or len(epochs) == 0:
+            raise ValueError(f"epochs must be a non-empty range of epoch indices, got {epochs!r}.")
+        if not (isinstance(skip, (int, np.integer)) and 0 <= skip < len(self)):
+            raise ValueError(f"skip must be an integer in [0, {len(self)}) (the batches of one epoch), got {skip!r}.")
+
+        def generate():
+            for epoch in epochs:
+                for index_rows in self.batches(epoch)[skip if epoch == epochs.start else 0:]:
+                    yield self.batch(index_rows)
+
+        return self._wrap(generate, len(epochs) * len(self) - skip)
+
+    def _wrap(self, generate, total=None):
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            return generate()
+        import tensorflow as tf
+
+        ds = tf.data.Dataset.from_generator(generate, output_signature=self._signature())
+        if total is not None:  # every epoch has as many batches: fit then knows where the stream ends
+            ds = ds.apply(tf.data.experimental.assert_cardinality(total))
+        return ds.prefetch(2)
+
+    def dataset(self):
+        """For ``fit``/``evaluate``: a ``tf.data.Dataset`` on TensorFlow (whose adapter would fix
+        a ``PyDataset``'s widths at the first batch's), else a ``keras.utils.PyDataset``. Each
+        pass over it is one epoch, reshuffled."""
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            epoch = [0]
+
+            def generate():
+                rows = self.batches(epoch[0])
+                epoch[0] += 1
+                for index_rows in rows:
+                    yield self.batch(index_rows)
+
+            return self._wrap(generate)
+        return self._py_dataset()
+
+    def _py_dataset(self):
+        plan = self
+
+        class _Batches(_py_dataset()):
+            def __init__(self):
+                super().__init__()
+                self.epoch = 0
+                self.rows = plan.batches(0)
+
+            def __len__(self):
+                return len(self.rows)
+
+            def __getitem__(self, i):
+                return plan.batch(self.rows[i])
+
+            def on_epoch_end(self):
+                self.epoch += 1
+                self.rows = plan.batches(self.epoch)
+
+        return _Batches()
+
+
+def _spec(array, fixed=False):
+    import tensorflow as tf
+
+    shape = array.shape[1:] if fixed else (None,) * (array.ndim - 1)
+    return tf.TensorSpec((None, *shape), tf.as_dtype(array.dtype))
+
+
+class ShuffledBatches(_EpochBatches):
+    """Fixed-shape arrays (series windows) in batches of ``batch_size``: every epoch a new
+    permutation drawn from ``(seed, epoch)``, or the rows in order with ``shuffle=False``."""
+
+    def __init__(self, x, y, batch_size=64, seed=0, shuffle=True):
+        self.x, self.y = np.asarray(x), np.asarray(y)
+        if len(self.x) != len(self.y):
+            raise ValueError(f"ShuffledBatches: {len(self.x)} inputs but {len(self.y)} targets.")
+        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
+
+    def batches(self, epoch):
+        n = len(self.x)
+        order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+        return [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
+
+    def batch(self, index_rows):
+        return self.x[index_rows], self.y[index_rows]
+
+    def _signature(self):
+        return _spec(self.x, fixed=True), _spec(self.y, fixed=True)
+
+
+class LengthBuckets(_EpochBatches):
     """Batches of padded token ids (n, max_length), each cut to its longest row rounded up to
     ``multiple`` steps: sentences of similar length are batched together (shuffled in pools
     of ``pool`` batches, then the batches shuffled), so a recurrent model steps through little
@@ -277,50 +389,8 @@ class LengthBuckets:
             return {ks: source[index_rows, :ws], kt: target[index_rows, :wt]}, self.labels[index_rows, :wt]
         return self.ids[index_rows, :self._width(self.ids, index_rows)], self.labels[index_rows]
 
-    def dataset(self):
-        """For ``fit``/``evaluate``: a ``tf.data.Dataset`` on TensorFlow (whose adapter would fix
-        a ``PyDataset``'s widths at the first batch's), else a ``keras.utils.PyDataset``. Each
-        pass over it is one epoch, reshuffled."""
-        import keras
-
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            epoch = [0]
-
-            def generate():
-                rows = self.batches(epoch[0])
-                epoch[0] += 1
-                for index_rows in rows:
-                    yield self.batch(index_rows)
-
-            if self.pair:
-                ids = {k: tf.TensorSpec((None, None), tf.as_dtype(v.dtype)) for k, v in self.ids.items()}
-                labels = tf.TensorSpec((None, None), tf.as_dtype(self.labels.dtype))
-            else:
-                ids = tf.TensorSpec((None, None), tf.as_dtype(self.ids.dtype))
-                labels = tf.TensorSpec((None, *self.labels.shape[1:]), tf.as_dtype(self.labels.dtype))
-            spec = (ids, labels)
-            return tf.data.Dataset.from_generator(generate, output_signature=spec).prefetch(2)
-        return self._py_dataset()
-
-    def _py_dataset(self):
-        buckets = self
-
-        class _Batches(_py_dataset()):
-            def __init__(self):
-                super().__init__()
-                self.epoch = 0
-                self.rows = buckets.batches(0)
-
-            def __len__(self):
-                return len(self.rows)
-
-            def __getitem__(self, i):
-                return buckets.batch(self.rows[i])
-
-            def on_epoch_end(self):
-                self.epoch += 1
-                self.rows = buckets.batches(self.epoch)
-
-        return _Batches()
+    def _signature(self):
+        if self.pair:
+            ids = {k: _spec(v) for k, v in self.ids.items()}
+            return ids, _spec(self.labels)
+        return _spec(self.ids), _spec(self.labels, fixed=True)
