@@ -5,7 +5,7 @@ best, test it, export it.
     python examples/train_fashion_mnist.py --quick         # a one-minute smoke run
     python examples/train_fashion_mnist.py --model resnet56 --epochs 30
 
-It is ``kerasarch.train.run.train_classifier`` (the same path as ``kerasarch train`` and
+It is ``kerasarch.train.run.train_model`` (the same path as ``kerasarch train`` and
 benchmarks/time_to_accuracy.py) followed by the export:
   * Fashion-MNIST from the Debian package (60k train / 10k test, 28x28 grey), a stratified
     validation split of 10% carved from the training set (never from the test set);
@@ -34,7 +34,7 @@ import keras  # noqa: E402
 
 from kerasarch import data  # noqa: E402
 from kerasarch.export import export_onnx, export_saved_model  # noqa: E402
-from kerasarch.train.run import train_classifier  # noqa: E402
+from kerasarch.train.run import train_model  # noqa: E402
 
 EPOCHS = 6
 
@@ -54,7 +54,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    report = train_classifier(
+    report = train_model(
         args.model, args.out, dataset="fashion_mnist", epochs=1 if args.quick else args.epochs,
         batch_size=args.batch_size, limit=2000 if args.quick else None, dtype=args.dtype, seed=args.seed,
         learning_rate=args.lr, verbose=2)

@@ -27,7 +27,7 @@ def start_fit_at_epoch(model, epoch):
         raise RuntimeError(
             f"Keras {keras.__version__} models have no `_initial_epoch` (the attribute fit() reads after "
             "on_train_begin, set by keras.callbacks.BackupAndRestore); kerasarch._keras_compat.start_fit_at_epoch "
-            "needs updating for this Keras. Resume through kerasarch.train.run.train_classifier, which passes "
+            "needs updating for this Keras. Resume through kerasarch.train.run.train_model, which passes "
             "fit(initial_epoch=...) itself, or install the Keras version in constraints.txt.")
     model._initial_epoch = epoch
 

@@ -2,7 +2,8 @@
 
     kerasarch list [PATTERN]              registered models (wildcards, e.g. 'resnet*')
     kerasarch summary [PATTERN] [--json]  parameters and GMACs; one model: also its layer table
-    kerasarch train NAME --out DIR        train on a bundled data set, keep the best, evaluate on test
+    kerasarch train NAME --out DIR        train on a bundled data set (images, sentences, CMUdict, demand),
+                                          keep the best, evaluate on test
     kerasarch evaluate DIR                evaluate a run's best checkpoint on its test split again
     kerasarch plot NAME [--out FILE]      the model's graph as an image (keras.utils.plot_model)
     kerasarch export RUN_OR_FILE --format saved_model|onnx --out PATH [--uint8]
@@ -48,22 +49,39 @@ def _summary(args):
 
 
 def _train(args):
-    from kerasarch.train.run import train_classifier
+    from kerasarch.train.run import train_model
 
     overrides = {"learning_rate": args.lr} if args.lr is not None else {}
-    report = train_classifier(
+    augment = {None: "default", "none": None}.get(args.augment, args.augment)
+    report = train_model(
         args.name, args.out, dataset=args.data, epochs=args.epochs, batch_size=args.batch_size, recipe=args.recipe,
-        image_size=args.image_size, augment=None if args.augment == "none" else args.augment, limit=args.limit,
-        dtype=args.dtype, patience=args.patience, backup_every=args.backup_every, seed=args.seed,
+        image_size=args.image_size, augment=augment, tokenizer=args.tokenizer, val_fraction=args.val_fraction, limit=args.limit,
+        test_limit=args.test_limit, model_kwargs=_model_kwargs(args.model_kwargs), dtype=args.dtype,
+        patience=args.patience, backup_every=args.backup_every, seed=args.seed,
         deterministic=not args.nondeterministic, verbose=2 if args.quiet else 1, **overrides)
     _print_report(report, args.out)
     return 0
 
 
+def _model_kwargs(pairs):
+    """``["units=64", "cell=\"gru\""]`` -> ``{"units": 64, "cell": "gru"}``: each value read as JSON, else a string."""
+    kwargs = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise CommandError(f"--model-kwargs takes KEY=VALUE pairs (e.g. units=64 dropout=0.2), got {pair!r}")
+        try:
+            kwargs[key] = json.loads(value)
+        except ValueError:
+            kwargs[key] = value
+    return kwargs
+
+
 def _print_report(report, out):
-    print(f"\n{report['model']} on {report['dataset']} (seed {report.get('seed')}): test accuracy "
-          f"{report['test_accuracy']:.4f} (best validation {report['best_val_accuracy']} at epoch "
-          f"{report['best_epoch']}, {report['epochs_completed']} epochs)")
+    best = next(((k, v) for k, v in report.items() if k.startswith("best_val")), (None, None))
+    print(f"\n{report['model']} on {report['dataset']} (seed {report.get('seed')}): {report['test_summary']} "
+          f"(best {best[0][5:] if best[0] else 'validation'} {best[1]} at epoch {report['best_epoch']}, "
+          f"{report['epochs_completed']} epochs)")
     for resumed in report.get("resumed_from") or []:
         print(f"resumed at epoch {resumed['epoch']}, batch {resumed['batch']}")
     if report.get("diverged_at"):
@@ -71,40 +89,39 @@ def _print_report(report, out):
               f"{report['diverged_at'][1]}")
     if report.get("stopped_early_at"):
         print(f"early stopping after epoch {report['stopped_early_at']}")
-    print("per class: " + ", ".join(f"{k} {v:.3f}" for k, v in report["per_class_accuracy"].items()))
-    print(f"wrote {out}/best.keras, report.json, evaluation.json, confusion_matrix.png, log.csv, run.json")
+    if report.get("per_class_accuracy"):
+        print("per class: " + ", ".join(f"{k} {v:.3f}" for k, v in report["per_class_accuracy"].items()))
+    print(f"wrote {out}/best.keras, report.json, evaluation.json, log.csv, run.json")
 
 
 def _evaluate(args):
     import keras
 
-    from kerasarch import data as data_lib
-    from kerasarch.train.evaluate import evaluate_classifier
     from kerasarch.train.run import RUN_FILE
+    from kerasarch.train.tasks import task_for
 
     path = os.path.join(args.run_dir, "best.keras")
     if not os.path.isfile(path):
         raise CommandError(f"{args.run_dir!r} has no best.keras; pass the --out folder of `kerasarch train`")
-    recorded = {}  # what the folder says about its run: report.json, else run.json's arguments
-    for name in ("report.json", RUN_FILE):
-        if not recorded and os.path.isfile(os.path.join(args.run_dir, name)):
-            with open(os.path.join(args.run_dir, name)) as f:
-                record = json.load(f)
-            recorded = record.get("arguments", record)
-    dataset = args.data or recorded.get("dataset")
-    if dataset is None:
-        raise CommandError(f"{args.run_dir!r} has no report.json or run.json to name its data set; pass --data")
-    info = data_lib.dataset_info(dataset)
-    # The names the run trained with, when it is evaluated on its own data set.
-    names = recorded.get("class_names") if recorded.get("dataset") == info.name else None
+    run_file = os.path.join(args.run_dir, RUN_FILE)
+    if not os.path.isfile(run_file):
+        raise CommandError(f"{args.run_dir!r} has no {RUN_FILE} to say how it was trained; pass the --out folder "
+                           "of `kerasarch train`")
+    with open(run_file) as f:
+        arguments = dict(json.load(f)["arguments"])
+    if args.data is not None and args.data != arguments["dataset"]:
+        if task_for(args.data).input_kind != "image" or task_for(arguments["dataset"]).input_kind != "image":
+            raise CommandError(f"--data {args.data} differs from the run's {arguments['dataset']}; only an image "
+                               "classifier can be scored on another data set (of the same classes)")
+        arguments["dataset"] = args.data
+    task = task_for(arguments["dataset"])
+    arguments.setdefault("val_fraction", task.default_val_fraction)
+    data = task.prepare(arguments, args.run_dir, training=False)
     model = keras.saving.load_model(path)
-    _, (x_test, y_test) = data_lib.load_dataset(info.name)
-    side = model.input_shape[1]
-    test = data_lib.make_dataset(x_test, None, batch_size=256, image_size=(side, side))
-    result = evaluate_classifier(model, test, y_test, dataset=info, class_names=names, out_dir=args.run_dir)
-    print(f"{model.name} on the {info.name} test split ({result['num_images']} images): accuracy "
-          f"{result['accuracy']:.4f}")
-    print("per class: " + ", ".join(f"{k} {v:.3f}" for k, v in result["per_class_accuracy"].items()))
+    result = data.evaluate(model, args.run_dir)
+    print(f"{model.name} on the {task.name} test split: {result['summary']}")
+    if result.get("per_class_accuracy"):
+        print("per class: " + ", ".join(f"{k} {v:.3f}" for k, v in result["per_class_accuracy"].items()))
     return 0
 
 
@@ -154,15 +171,49 @@ def _load_checkpoint(source):
     return keras.saving.load_model(path), class_names
 
 
+def _vocabularies(model, source):
+    """The vocabularies a run saved beside its checkpoint (kerasarch.train.tasks): None, one, or a pair."""
+    from kerasarch.contract import contract_of
+    from kerasarch.text import Vocabulary
+    from kerasarch.train.tasks import PronunciationTask, SentenceTask
+
+    folder = source if os.path.isdir(source) else os.path.dirname(os.path.abspath(source))
+    kind = contract_of(model).input.kind
+    names = {"tokens": (SentenceTask.vocabulary_file,),
+             "token_pair": (PronunciationTask.source_file, PronunciationTask.target_file)}.get(kind)
+    if names is None:
+        return None
+    paths = [os.path.join(folder, n) for n in names]
+    if not all(os.path.isfile(p) for p in paths):
+        return None
+    vocabularies = [Vocabulary.load(p) for p in paths]
+    return vocabularies[0] if len(vocabularies) == 1 else tuple(vocabularies)
+
+
 def _export(args):
     from kerasarch.export import export_onnx, export_saved_model
 
     model, class_names = _load_checkpoint(args.source)
+    vocabularies = _vocabularies(model, args.source)
     if args.format == "saved_model":
         if args.opset is not None:
             raise CommandError("--opset is an ONNX option; a SavedModel has none")
+        if isinstance(vocabularies, tuple):
+            from kerasarch.export import export_seq2seq_saved_model
+            from kerasarch.train.tasks import PronunciationTask
+
+            # Beside the id signature, one that takes words: the beam search and both vocabularies in the graph.
+            export_seq2seq_saved_model(model, args.out, *vocabularies, beam_width=PronunciationTask.BEAM_WIDTH,
+                                       version=args.version, overwrite=args.overwrite, verbose=args.verbose)
+            return 0
+        if vocabularies is not None and not vocabularies.in_graph:
+            print(f"note: {args.source} tokenizes with a subword vocabulary (Hugging Face tokenizers, in Python), "
+                  "which a SavedModel cannot hold: serving_default takes token ids (SubwordVocabulary.encode); "
+                  "train with --tokenizer word for a signature that takes strings.")
+            vocabularies = None
         export_saved_model(model, args.out, version=args.version, overwrite=args.overwrite, uint8=args.uint8,
-                           warmup=False if args.no_warmup else None, class_names=class_names, verbose=args.verbose)
+                           warmup=False if args.no_warmup else None, class_names=class_names, verbose=args.verbose,
+                           vocabulary=vocabularies)
     else:
         if args.version is not None:
             raise CommandError("--version numbers SavedModel folders; an ONNX export is one file (--out FILE.onnx)")
@@ -285,17 +336,28 @@ def main(argv=None):
     p = sub.add_parser("train", help="train a registered model on a bundled data set",
                        description="Train, keep the best checkpoint by validation accuracy, evaluate it on the "
                                    "test split. Run it again with the same --out to resume a killed run.")
-    p.add_argument("name", help="registered model name, e.g. resnet20")
-    p.add_argument("--data", default="fashion_mnist", help="fashion_mnist (default), mnist_5k or digits")
+    p.add_argument("name", help="registered model name, e.g. resnet20, bilstm_classifier, seq2seq_lstm_attention")
+    p.add_argument("--data", default="fashion_mnist",
+                   help="images: fashion_mnist (default), mnist_5k, digits; sentence polarity: movie_sentences; "
+                        "grapheme to phoneme: cmudict; day-ahead demand: elecdemand")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--recipe", default="resnet", help="resnet (default), adamw or keras")
+    p.add_argument("--recipe", default=None, help="resnet, adamw or keras (default: resnet for images, adamw for "
+                                                  "the sequence tasks)")
+    p.add_argument("--model-kwargs", nargs="+", default=None, metavar="KEY=VALUE",
+                   help="more create_model arguments, e.g. units=64 dropout=0.2 (values read as JSON)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--image-size", type=int, default=None, help="resize to this side (default: data or model minimum)")
-    p.add_argument("--augment", default="crop", choices=["crop", "crop_flip", "none"])
+    p.add_argument("--augment", default=None, choices=["crop", "crop_flip", "none"],
+                   help="images only (default crop)")
     p.add_argument("--dtype", default=None, help="dtype policy (default: mixed_bfloat16 where the CPU has bfloat16 arithmetic, else float32)")
-    p.add_argument("--limit", type=int, default=None, help="use only this many training images")
+    p.add_argument("--limit", type=int, default=None, help="use only this many training examples")
+    p.add_argument("--tokenizer", default=None, choices=["word", "subword"],
+                   help="movie_sentences: word (default; its SavedModel takes strings) or subword (WordPiece)")
+    p.add_argument("--test-limit", type=int, default=None, help="score only this many test examples (smoke runs)")
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="share of the training data kept for validation (default 0.1; cmudict 0.05)")
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
     p.add_argument("--backup-every", type=int, default=None,
                    help="back up every N batches as well as every epoch (a resumed run goes on at that batch)")
@@ -359,7 +421,7 @@ def main(argv=None):
     p.set_defaults(run=_predict)
 
     args = parser.parse_args(argv)
-    for arg in ("epochs", "batch_size", "limit", "image_size", "patience", "backup_every", "version", "top",
+    for arg in ("epochs", "batch_size", "limit", "test_limit", "image_size", "patience", "backup_every", "version", "top",
                 "num_classes", "input_size"):
         value = getattr(args, arg, None)
         if value is not None and value < 1:

@@ -300,7 +300,7 @@ def make_dataset(x, y=None, *, batch_size=128, training=False, augment=None, ima
             A ``range`` (an int ``n`` means ``range(n)``): one stream of the batches of those
             epochs, to fit with ``initial_epoch=epochs.start`` and
             ``steps_per_epoch=batches_per_epoch(len(x), batch_size)``; epoch ``e`` is the same
-            whichever range it is drawn in. ``kerasarch.train.run.train_classifier`` uses it,
+            whichever range it is drawn in. ``kerasarch.train.run.train_model`` uses it,
             so a resumed run sees exactly the batches an uninterrupted one sees.
         skip_batches: leave out the first this many batches of the first epoch of ``epochs``
             (a run resumed mid-epoch).

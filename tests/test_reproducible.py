@@ -20,21 +20,27 @@ import keras
 import numpy as np
 import pytest
 
-from kerasarch.train.run import train_classifier
+from kerasarch.train.run import train_model
 
-# 900 training images, 50 a batch: 18 batches an epoch, a backup every 4; three epochs.
-ARGS = ["lenet5", "--epochs", "3", "--limit", "1000", "--batch-size", "50", "--backup-every", "4", "--seed", "7",
-        "--quiet"]
+# Each case: the command's arguments, the batches of one epoch, the same run as train_model arguments.
+CASES = {
+    # 900 training images, 50 a batch: 18 batches an epoch, a backup every 4; three epochs.
+    "images": (["lenet5", "--epochs", "3", "--limit", "1000", "--batch-size", "50", "--backup-every", "4", "--seed",
+                "7", "--quiet"], 18, dict(model_name="lenet5", epochs=3, limit=1000, batch_size=50, seed=7)),
+    # 600 sentences in length buckets of 32: 19 batches an epoch; dropout between the levels and before the head.
+    "sentences": (["gru_classifier", "--data", "movie_sentences", "--epochs", "3", "--limit", "600", "--test-limit",
+                   "200", "--batch-size", "32", "--model-kwargs", "units=16", "embed_dim=16", "dropout=0.2",
+                   "--backup-every", "4", "--seed", "7", "--quiet"], 19,
+                  dict(model_name="gru_classifier", dataset="movie_sentences", epochs=3, limit=600, test_limit=200,
+                       batch_size=32, model_kwargs={"units": 16, "embed_dim": 16, "dropout": 0.2}, seed=7)),
+}
 TIMEOUT = 300
 
 
-def _command(out):
-    return [sys.executable, "-m", "kerasarch.cli", "train", *ARGS, "--out", str(out)]
-
-
-def _start(out):
+def _start(args, out):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.Popen(_command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    command = [sys.executable, "-m", "kerasarch.cli", "train", *args, "--out", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def _finish(child):
@@ -76,11 +82,17 @@ def _log(out):
         return list(csv.DictReader(f))
 
 
-def test_same_seed_same_weights_and_a_killed_run_resumes_exactly(tmp_path):
+def _train(out, model_name, **kwargs):
+    return train_model(model_name, out, verbose=0, **kwargs)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_same_seed_same_weights_and_a_killed_run_resumes_exactly(tmp_path, case):
+    args, steps, kwargs = CASES[case]
     straight, again, killed = tmp_path / "straight", tmp_path / "again", tmp_path / "killed"
     children = []
     try:
-        first, victim = _start(straight), _start(killed)
+        first, victim = _start(args, straight), _start(args, killed)
         children += [first, victim]
         deadline = time.time() + TIMEOUT
         # SIGKILL in the second epoch, once a mid-epoch backup of it exists.
@@ -94,11 +106,11 @@ def test_same_seed_same_weights_and_a_killed_run_resumes_exactly(tmp_path):
         victim.wait(timeout=60)
         assert victim.returncode == -signal.SIGKILL
         epochs_done, batches_done = _position(killed)  # the backup the restart finds (maybe a later one)
-        assert epochs_done == 1 and 0 < batches_done < 18
+        assert epochs_done == 1 and 0 < batches_done < steps
         assert [row["epoch"] for row in _log(killed)] == ["0"]  # epoch 2 never finished
         assert not (killed / "report.json").exists()
 
-        second, resumed = _start(again), _start(killed)
+        second, resumed = _start(args, again), _start(args, killed)
         children += [second, resumed]
         resumed_out = _finish(resumed)
         _finish(first), _finish(second)
@@ -123,14 +135,14 @@ def test_same_seed_same_weights_and_a_killed_run_resumes_exactly(tmp_path):
     assert logged == _log(straight)
 
     # (c) It said where it went on, and the report records it.
-    assert (f"Resuming {killed} from its backup: epoch 2 of 3, batch {batches_done + 1} of 18" in resumed_out)
+    assert (f"Resuming {killed} from its backup: epoch 2 of 3, batch {batches_done + 1} of {steps}" in resumed_out)
     with open(killed / "report.json") as f:
         report = json.load(f)
     with open(straight / "report.json") as f:
         uninterrupted = json.load(f)
     assert report["resumed_from"] == [{"epoch": 2, "batch": batches_done + 1}]
     assert uninterrupted["resumed_from"] == [] and report["seed"] == 7 == uninterrupted["seed"]
-    assert report["test_accuracy"] == uninterrupted["test_accuracy"]
+    assert report["test_accuracy"] == uninterrupted["test_accuracy"] and report["test_accuracy"] > 0
     assert report["per_class_accuracy"] == uninterrupted["per_class_accuracy"]
     assert report["epochs_completed"] == 3
     assert not (killed / "backup").exists()  # removed once the report was written
@@ -142,7 +154,7 @@ def test_same_seed_same_weights_and_a_killed_run_resumes_exactly(tmp_path):
     # nothing in the folder changes; the same ones find the run complete.
     before = {p: os.path.getmtime(p) for p in glob.glob(str(killed / "**"), recursive=True)}
     with pytest.raises(ValueError, match=r"other arguments \(run.json\): epochs 3 there, 4 now; seed 7 there, 8 now\."):
-        train_classifier("lenet5", killed, epochs=4, limit=1000, batch_size=50, seed=8, verbose=0)
-    done = train_classifier("lenet5", killed, epochs=3, limit=1000, batch_size=50, seed=7, backup_every=9, verbose=0)
+        _train(killed, **{**kwargs, "epochs": 4, "seed": 8})
+    done = _train(killed, **kwargs, backup_every=9)
     assert done == report
     assert {p: os.path.getmtime(p) for p in glob.glob(str(killed / "**"), recursive=True)} == before

@@ -207,7 +207,7 @@ class ResumableBackup(keras.callbacks.Callback):
     diverged (``state.diverged_at``): a restart does not resume from NaN weights.
 
     Resuming: :meth:`restore` loads the latest backup into a model and returns its
-    :class:`Position`; ``kerasarch.train.run.train_classifier`` calls it and feeds fit only the
+    :class:`Position`; ``kerasarch.train.run.train_model`` calls it and feeds fit only the
     batches not yet trained on (``state.batch_offset``), so its runs resume exactly, down to
     the logged training averages of the interrupted epoch. Given to a plain ``model.fit``, the
     callback restores the backup itself at the start and fit goes on at the backed-up epoch;
@@ -215,7 +215,7 @@ class ResumableBackup(keras.callbacks.Callback):
     ``keras.callbacks.BackupAndRestore`` does), since fit cannot skip batches.
 
     ``backup_dir`` is removed at the end of training unless the loss diverged; with
-    ``delete_on_end=False`` it stays (``train_classifier`` removes it after its report).
+    ``delete_on_end=False`` it stays (``train_model`` removes it after its report).
     """
 
     POSITION = "position.json"
@@ -321,7 +321,7 @@ class ResumableBackup(keras.callbacks.Callback):
         offset = self.state.batch_offset
         if self._metric_states is not None and offset and offset[0] == epoch:
             # fit has just reset the metrics; they go on from the backed-up batch (the model's metrics are
-            # built by then: train_classifier evaluates a batch first).
+            # built by then: train_model evaluates a batch first).
             variables = self.model.metrics_variables
             if [np.shape(v) for v in self._metric_states] == [tuple(v.shape) for v in variables]:
                 for variable, value in zip(variables, self._metric_states):

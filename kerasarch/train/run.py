@@ -1,4 +1,6 @@
-"""One supervised run from a registry name to a tested, evaluated checkpoint (``kerasarch train``).
+"""One supervised run from a registry name to a tested, evaluated checkpoint (``kerasarch train``):
+images, sentences, pronunciations or a demand series, whichever task the data set names
+(:mod:`kerasarch.train.tasks`).
 
 A run is a function of its arguments, recorded in ``run.json``, and of the machine: the seed
 draws the validation split, the initial weights, each epoch's order and each batch's
@@ -10,6 +12,7 @@ the weights of one that was never killed (``tests/test_reproducible.py``).
 import csv
 import dataclasses
 import glob
+import inspect
 import json
 import numbers
 import os
@@ -18,17 +21,17 @@ import time
 
 import keras
 
-from kerasarch import data as data_lib
 from kerasarch._atomic import atomic_path
 from kerasarch.registry import create_model, model_entry
 from kerasarch.train.callbacks import BestCheckpoint, PatienceStop, ResumableBackup, RunState, training_callbacks
-from kerasarch.train.evaluate import evaluate_classifier
 from kerasarch.train.recipe import compile_for_training, resolve_recipe
+from kerasarch.train.tasks import task_for
 
-__all__ = ["train_classifier", "class_names_of", "RUN_FILE"]
+__all__ = ["train_model", "train_classifier", "class_names_of", "RUN_FILE"]
 
 RUN_FILE = "run.json"
-AUGMENT_CHOICES = (None, *data_lib.AUGMENTATIONS)
+# augment's default: "crop" for images; the sequence tasks have no augmentation.
+DEFAULT = "default"
 # Arguments that do not change what a run computes: a resumed run may differ in them.
 _FREE_ARGUMENTS = ("backup_every",)
 # np.random.seed, which keras.utils.set_random_seed calls, takes nothing larger.
@@ -36,33 +39,46 @@ _SEED_LIMIT = 2 ** 32
 
 
 def class_names_of(dataset):
-    """The class names of a named data set (``kerasarch.data.dataset_info(dataset).class_names``)."""
-    return list(data_lib.dataset_info(dataset).class_names)
+    """The class names of a named data set's classifier (None for the tasks that have none)."""
+    return task_for(dataset).class_names
 
 
-def train_classifier(model_name, out_dir, *, dataset="fashion_mnist", epochs=10, batch_size=128, recipe="resnet",
-                     image_size=None, augment="crop", val_fraction=0.1, limit=None, dtype=None, patience=None,
-                     backup_every=None, seed=0, deterministic=True, verbose=1, **recipe_overrides):
+def train_model(model_name, out_dir, *, dataset="fashion_mnist", epochs=10, batch_size=128, recipe=None,
+                image_size=None, augment=DEFAULT, tokenizer=None, val_fraction=None, limit=None, test_limit=None,
+                model_kwargs=None,
+                dtype=None, patience=None, backup_every=None, seed=0, deterministic=True, verbose=1,
+                **recipe_overrides):
     """Train a registered model on a named data set, keep the best checkpoint, evaluate on test.
 
-    The validation split is carved from the training data with ``seed`` (never from the
-    test set); the test split is used once, at the end, on the best checkpoint. Every
-    argument is checked before anything is read or written. The arguments go to
-    ``out_dir/run.json``; running the same call again with the same ``out_dir`` resumes a
-    killed run from its last backup, at the batch where the backup was taken, and ends with
-    the weights an uninterrupted run ends with. Other arguments for an existing run folder
-    are an error that names them; a finished run (``report.json``) is not trained again.
+    The data set decides the task (:mod:`kerasarch.train.tasks`): image classification,
+    sentence polarity (``movie_sentences``), grapheme to phoneme (``cmudict``) or day-ahead
+    demand forecasting (``elecdemand``); the model's contract must fit it. The validation
+    split is carved from the training data with ``seed`` (never from the test set); the test
+    split is used once, at the end, on the best checkpoint. Every argument is checked before
+    anything is read or written. The arguments go to ``out_dir/run.json``; running the same
+    call again with the same ``out_dir`` resumes a killed run from its last backup, at the
+    batch where the backup was taken, and ends with the weights an uninterrupted run ends
+    with. Other arguments for an existing run folder are an error that names them; a finished
+    run (``report.json``) is not trained again.
 
     Args:
-        model_name: a registry name (``kerasarch.list_models()``) of an image classifier.
+        model_name: a registry name (``kerasarch.list_models()``) whose input and output fit the data.
         out_dir: where ``run.json``, ``best.keras``, ``last.weights.h5`` (the weights training
-            ended with), ``log.csv``, ``backup/``, ``tensorboard/``, ``evaluation.json``,
-            ``confusion_matrix.png`` and ``report.json`` go.
-        dataset: a name in ``kerasarch.data.DATASETS``; its class names and number of
-            classes come from ``kerasarch.data.dataset_info``.
-        image_size: side to resize to; default the data's own, or the model's minimum.
-        augment: ``"crop"``, ``"crop_flip"`` or None (see ``kerasarch.data.make_dataset``).
-        limit: use only the first ``limit`` training images (smoke runs).
+            ended with), ``log.csv``, ``backup/``, ``tensorboard/``, ``evaluation.json``, the
+            task's files (``confusion_matrix.png``, the vocabularies) and ``report.json`` go.
+        dataset: a name in :data:`kerasarch.train.tasks.TASKS`.
+        recipe: a name in ``kerasarch.train.RECIPES``; default the task's ("resnet" for images,
+            "adamw" for the sequence tasks).
+        image_size: (images) side to resize to; default the data's own, or the model's minimum.
+        augment: (images) ``"crop"`` (the default), ``"crop_flip"`` or None.
+        tokenizer: (movie_sentences) ``"word"`` (the default) or ``"subword"`` (WordPiece).
+        val_fraction: the share of the training data kept for validation (default the task's:
+            0.1, 0.05 for cmudict; elecdemand's validation days are fixed).
+        limit: use only the first ``limit`` training examples (images: before the validation
+            split is carved out; the sequence tasks keep at most as many validation examples).
+        test_limit: score only the first ``test_limit`` test examples (smoke runs).
+        model_kwargs: more arguments for ``create_model`` (sizes, dropout); what the data
+            decides (classes, vocabulary sizes, input shape) is not among them.
         dtype: the model's dtype policy; default the recipe's (``mixed_bfloat16`` on a CPU with bfloat16 arithmetic, else float32).
         patience: early stopping patience in epochs (None: no early stopping).
         backup_every: back up every this many batches as well as every epoch.
@@ -75,8 +91,9 @@ def train_classifier(model_name, out_dir, *, dataset="fashion_mnist", epochs=10,
     Returns the report dict (also written to ``report.json``).
     """
     run = _check_run(model_name, out_dir, dataset=dataset, epochs=epochs, batch_size=batch_size, recipe=recipe,
-                     image_size=image_size, augment=augment, val_fraction=val_fraction, limit=limit, dtype=dtype,
-                     patience=patience, backup_every=backup_every, seed=seed, deterministic=deterministic,
+                     image_size=image_size, augment=augment, tokenizer=tokenizer, val_fraction=val_fraction,
+                     limit=limit, test_limit=test_limit, model_kwargs=model_kwargs, dtype=dtype, patience=patience,
+                     backup_every=backup_every, seed=seed, deterministic=deterministic,
                      recipe_overrides=recipe_overrides)
     out_dir = os.fspath(out_dir)
     report_path = os.path.join(out_dir, "report.json")
@@ -100,21 +117,14 @@ def train_classifier(model_name, out_dir, *, dataset="fashion_mnist", epochs=10,
                 json.dump(run.record(), f, indent=2)
 
     _make_deterministic(seed, deterministic)
-    splits = data_lib.load_dataset(dataset)
-    info = splits.info
-    (x_train, y_train), (x_test, y_test) = splits
-    if limit:
-        x_train, y_train = x_train[:limit], y_train[:limit]
-    (x_train, y_train), (x_val, y_val) = data_lib.train_val_split(x_train, y_train, val_fraction, seed=seed)
-    side = run.image_size
-    model = create_model(run.entry.name, input_shape=(side, side, x_train.shape[-1]), num_classes=info.num_classes,
-                         dtype=run.dtype)
-    steps = data_lib.batches_per_epoch(len(x_train), batch_size)
+    data = run.task.prepare(run.arguments, out_dir)
+    model = create_model(run.entry.name, **data.model_kwargs, **(model_kwargs or {}), dtype=run.dtype)
+    steps = data.steps_per_epoch
     plan = compile_for_training(model, run.plan, epochs=epochs, steps_per_epoch=steps, verbose=bool(verbose))
 
     state = RunState()
-    callbacks = training_callbacks(out_dir, patience=patience, backup_every=backup_every, verbose=verbose,
-                                   resume=previous is not None, state=state, keep_backup=True)
+    callbacks = training_callbacks(out_dir, monitor=run.task.monitor, patience=patience, backup_every=backup_every,
+                                   verbose=verbose, resume=previous is not None, state=state, keep_backup=True)
     best = _one(callbacks, BestCheckpoint)
     backup = _one(callbacks, ResumableBackup)
     stopper = next((c for c in callbacks if isinstance(c, PatienceStop)), None)
@@ -130,26 +140,20 @@ def train_classifier(model_name, out_dir, *, dataset="fashion_mnist", epochs=10,
               f"({start} epochs and {skip} batches were done).")
     _forget_logged_epochs(os.path.join(out_dir, "log.csv"), start)  # they are trained (again) below
 
-    pipeline = dict(batch_size=batch_size, image_size=(side, side))
-    val_ds = data_lib.make_dataset(x_val, y_val, **pipeline)
-
-    def train_data(first, last, skip_batches=0):
-        return data_lib.make_dataset(x_train, y_train, training=True, augment=augment, seed=seed,
-                                     epochs=range(first, last), skip_batches=skip_batches, **pipeline)
-
-    # shuffle=False: the pipeline orders every epoch itself (Keras would warn and ignore it).
-    fit = dict(validation_data=val_ds, epochs=epochs, verbose=verbose, shuffle=False)
+    # shuffle=False: the streams order every epoch themselves (Keras would warn and ignore it).
+    fit = dict(validation_data=data.val_data, epochs=epochs, verbose=verbose, shuffle=False)
     began = time.perf_counter()
     if skip and start < epochs and state.stopped_early_at is None:
         # The rest of the interrupted epoch, alone: fit trains whole epochs of one length.
         state.batch_offset = (start, skip)
-        model.test_on_batch(*next(val_ds.as_numpy_iterator()))  # builds the metrics the backup's averages go into
-        model.fit(train_data(start, start + 1, skip), initial_epoch=start,
+        model.test_on_batch(*_first_batch(data.val_data))  # builds the metrics the backup's averages go into
+        model.fit(data.train_stream(range(start, start + 1), skip), initial_epoch=start, steps_per_epoch=steps - skip,
                   callbacks=[*callbacks, _StopAfterEpoch(start)], **fit)
         state.batch_offset = None
         start += 1
     if start < epochs and state.diverged_at is None and state.stopped_early_at is None:
-        model.fit(train_data(start, epochs), initial_epoch=start, steps_per_epoch=steps, callbacks=callbacks, **fit)
+        model.fit(data.train_stream(range(start, epochs)), initial_epoch=start, steps_per_epoch=steps,
+                  callbacks=callbacks, **fit)
     train_seconds = time.perf_counter() - began
     # The weights training ended with, beside the best ones.
     with atomic_path(os.path.join(out_dir, "last.weights.h5"), suffix=".weights.h5") as tmp:
@@ -158,20 +162,16 @@ def train_classifier(model_name, out_dir, *, dataset="fashion_mnist", epochs=10,
     best_path = os.path.join(out_dir, "best.keras")
     if os.path.exists(best_path):
         model.load_weights(best_path)  # evaluate the kept checkpoint, not the last epoch
-    test_ds = data_lib.make_dataset(x_test, None, **pipeline)
-    evaluation = evaluate_classifier(model, test_ds, y_test, dataset=info, out_dir=out_dir)
+    evaluation = data.evaluate(model, out_dir)
+    summary = evaluation.pop("summary")
     history = _logged_history(os.path.join(out_dir, "log.csv"))
     report = {
-        "model": run.entry.name, "dataset": info.name, "class_names": list(info.class_names),
-        "num_classes": info.num_classes, "image_size": side, "seed": seed, "deterministic": deterministic,
+        "model": run.entry.name, "dataset": run.task.name, **data.sizes, "seed": seed, "deterministic": deterministic,
         "epochs_completed": len(history.get("epoch", [])), "epochs": epochs, "recipe": plan.name,
-        "dtype": model.dtype_policy.name,
-        "train_images": int(len(x_train)), "val_images": int(len(x_val)), "test_images": int(len(x_test)),
-        "best_val_accuracy": None if best.best_epoch is None else round(best.best, 4),
+        "dtype": model.dtype_policy.name, "params": int(model.count_params()),
+        f"best_{run.task.monitor}": None if best.best_epoch is None else round(best.best, 4),
         "best_epoch": best.best_epoch, "diverged_at": state.diverged_at, "stopped_early_at": state.stopped_early_at,
-        "resumed_from": state.resumes,
-        "test_accuracy": round(evaluation["accuracy"], 4),
-        "per_class_accuracy": evaluation["per_class_accuracy"],
+        "resumed_from": state.resumes, **evaluation, "test_summary": summary,
         "train_seconds_this_process": round(train_seconds, 1),
         "history": {k: [round(v, 5) for v in vals] for k, vals in history.items() if k != "epoch"},
         "recipe_text": plan.describe(model),
@@ -181,6 +181,17 @@ def train_classifier(model_name, out_dir, *, dataset="fashion_mnist", epochs=10,
             json.dump(report, f, indent=2)
     shutil.rmtree(backup_dir, ignore_errors=True)  # the report says the run is over: nothing to resume
     return report
+
+
+# The name this function had when it trained only image classifiers; scripts written against it keep working.
+train_classifier = train_model
+
+
+def _first_batch(data):
+    """One (inputs, targets) batch of a validation set (tf.data or a PyDataset)."""
+    if hasattr(data, "as_numpy_iterator"):
+        return next(data.as_numpy_iterator())
+    return data[0]
 
 
 class _StopAfterEpoch(keras.callbacks.Callback):
@@ -201,8 +212,8 @@ class _Run:
 
     arguments: dict
     entry: object
+    task: object
     plan: object
-    image_size: int
     dtype: str
 
     def record(self):
@@ -220,19 +231,19 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _check_run(model_name, out_dir, *, dataset, epochs, batch_size, recipe, image_size, augment, val_fraction, limit,
-               dtype, patience, backup_every, seed, deterministic, recipe_overrides):
+def _check_run(model_name, out_dir, *, dataset, epochs, batch_size, recipe, image_size, augment, tokenizer, val_fraction,
+               limit, test_limit, model_kwargs, dtype, patience, backup_every, seed, deterministic, recipe_overrides):
     """Every argument of a run, checked without reading data or writing anything."""
     for name, value, optional in (("epochs", epochs, False), ("batch_size", batch_size, False),
-                                  ("limit", limit, True), ("image_size", image_size, True),
-                                  ("patience", patience, True), ("backup_every", backup_every, True)):
+                                  ("limit", limit, True), ("test_limit", test_limit, True),
+                                  ("image_size", image_size, True), ("patience", patience, True),
+                                  ("backup_every", backup_every, True)):
         if (value is not None or not optional) and not (_is_int(value) and value > 0):
             raise ValueError(f"{name} must be a positive integer{' or None' if optional else ''}, got {value!r}.")
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real) or not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be a number in (0, 1), the share of the training images kept for "
+    if val_fraction is not None and (isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real)
+                                     or not 0 < val_fraction < 1):
+        raise ValueError(f"val_fraction must be a number in (0, 1), the share of the training data kept for "
                          f"validation (e.g. 0.1), got {val_fraction!r}.")
-    if augment not in AUGMENT_CHOICES:
-        raise ValueError(f"augment must be one of {AUGMENT_CHOICES}, got {augment!r}.")
     if not (_is_int(seed) and 0 <= seed < _SEED_LIMIT):
         raise ValueError(f"seed must be an integer in [0, 2**32) (NumPy's global seed takes no more), got {seed!r}.")
     if not isinstance(deterministic, bool):
@@ -241,31 +252,52 @@ def _check_run(model_name, out_dir, *, dataset, epochs, batch_size, recipe, imag
         raise ValueError(f"out_dir must be a folder path, got {out_dir!r}.")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(f"out_dir {os.fspath(out_dir)!r} is a file; pass a folder (it is created if missing).")
-    info = data_lib.dataset_info(dataset)
+    task = task_for(dataset)
     entry = model_entry(model_name)
-    plan = resolve_recipe(recipe, **recipe_overrides)
+    model_kwargs = _check_model_kwargs(entry, model_kwargs)
+    if isinstance(augment, str) and augment == DEFAULT:
+        augment = "crop" if "augment" in task.image_arguments else None
+    resolved = task.check(entry, {"image_size": image_size, "augment": augment, "tokenizer": tokenizer,
+                                  "val_fraction": val_fraction, "model_kwargs": model_kwargs})
+    plan = resolve_recipe(recipe or task.default_recipe, **recipe_overrides)
     resolve_recipe(plan, epochs=epochs)  # the checks that need the run's length (warmup_epochs < epochs)
     policy = _dtype_name(dtype if dtype is not None else plan.dtype_policy())
-    expected = info.input.kind
-    taken = entry.contract.input.kind
-    if taken != expected:
-        raise ValueError(f"{entry.name} takes {taken} input, but {info.name} is {expected} data; pick a model that "
-                         f"takes {expected}s (kerasarch.list_models() lists them with their inputs).")
-    if not entry.contract.output.is_classifier:
-        raise ValueError(f"{entry.name} returns {entry.contract.output.kind}, not class scores; train_classifier "
-                         "needs a classifier.")
-    smallest = entry.contract.input.min_size
-    if image_size is not None and image_size < smallest:
-        raise ValueError(f"image_size {image_size} is below {entry.name}'s smallest input ({smallest} pixels a side, "
-                         f"its total downsampling); pass image_size={smallest} or more, or leave it out "
-                         f"(default: the data's size or the model's minimum, whichever is larger).")
-    side = image_size or max(max(info.input.shape[:2]), smallest)
+    if val_fraction is None and task.default_val_fraction is not None:
+        val_fraction = task.default_val_fraction
     fields = {k: v for k, v in dataclasses.asdict(plan).items() if k not in ("epochs", "steps_per_epoch")}
-    arguments = {"model": entry.name, "dataset": info.name, "epochs": epochs, "batch_size": batch_size,
-                 "image_size": side, "augment": augment, "val_fraction": float(val_fraction), "limit": limit,
-                 "dtype": policy, "patience": patience, "seed": seed, "deterministic": deterministic,
-                 "recipe": fields, "backup_every": backup_every}
-    return _Run(json.loads(json.dumps(arguments)), entry, plan, side, policy)
+    # Keys a run of an older kerasarch did not record are None unless set, so its folder still resumes.
+    arguments = {"model": entry.name, "dataset": task.name, "epochs": epochs, "batch_size": batch_size,
+                 "image_size": resolved.get("image_size"), "augment": resolved.get("augment"), "tokenizer": tokenizer,
+                 "val_fraction": None if val_fraction is None else float(val_fraction), "limit": limit,
+                 "test_limit": test_limit, "model_kwargs": model_kwargs, "dtype": policy, "patience": patience,
+                 "seed": seed, "deterministic": deterministic, "recipe": fields, "backup_every": backup_every}
+    return _Run(json.loads(json.dumps(arguments)), entry, task, plan, policy)
+
+
+def _check_model_kwargs(entry, model_kwargs):
+    """``model_kwargs`` as a plain dict of JSON values the builder takes (None when empty)."""
+    if model_kwargs is None or model_kwargs == {}:
+        return None
+    if not isinstance(model_kwargs, dict) or not all(isinstance(k, str) for k in model_kwargs):
+        raise ValueError(f"model_kwargs must be a dict of create_model keyword arguments, got {model_kwargs!r}.")
+    try:
+        if json.loads(json.dumps(model_kwargs)) != model_kwargs:
+            raise TypeError
+    except (TypeError, ValueError):
+        raise ValueError(f"model_kwargs must hold plain values (numbers, strings, booleans, lists), which run.json "
+                         f"records; got {model_kwargs!r}.") from None
+    if "dtype" in model_kwargs or "name" in model_kwargs:
+        raise ValueError("model_kwargs may not set dtype or name: pass dtype= to the run; the model keeps its "
+                         "registry name.")
+    from kerasarch.models.base import COMMON_ARGS
+
+    parameters = inspect.signature(entry.builder).parameters
+    named = {k for k, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    unknown = sorted(set(model_kwargs) - named - set(COMMON_ARGS))
+    if unknown:
+        raise ValueError(f"{entry.name} takes no argument {', '.join(map(repr, unknown))}; its own are "
+                         f"{', '.join(sorted(named))}.")
+    return dict(model_kwargs)
 
 
 def _dtype_name(dtype):
