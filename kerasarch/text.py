@@ -1,11 +1,12 @@
 """Vocabularies for the text and sequence models, built from a training split only.
 
-The tokenizer is Keras's ``TextVectorization``: the same lookup runs in the ``tf.data``
+Words and characters: Keras's ``TextVectorization``. The same lookup runs in the ``tf.data``
 pipeline that feeds training and inside an exported SavedModel's string signature, so what a
-served model does with a raw string is what training did, by construction (Hugging Face
-``tokenizers`` would need a second, TensorFlow-graph copy of its rules for serving). A
-:class:`Vocabulary` is saved as JSON beside the model (``vocabulary.json``), so a checkpoint
-is usable on its own.
+served model does with a raw string is what training did, by construction. Subwords
+(:class:`SubwordVocabulary`, WordPiece): Hugging Face ``tokenizers``, which learns and applies
+the pieces in Python; a model trained on them serves token ids (a second, TensorFlow-graph
+copy of its rules would be needed for strings). A vocabulary is saved as JSON beside the
+model (``vocabulary.json``), so a checkpoint is usable on its own.
 
 Ids: 0 is padding, 1 the out-of-vocabulary token (``[UNK]``): a word (or character) the
 training split never had maps to 1, which the model has seen in training (the rare words that
@@ -22,7 +23,7 @@ import numpy as np
 
 from kerasarch._atomic import atomic_path
 
-__all__ = ["Vocabulary", "VOCABULARY_FILE"]
+__all__ = ["SubwordVocabulary", "Vocabulary", "VOCABULARY_FILE"]
 
 VOCABULARY_FILE = "vocabulary.json"
 LEVELS = {"word": "whitespace", "char": "character"}
@@ -35,8 +36,9 @@ class Vocabulary:
     padding, id 1 ``[UNK]``), and the ``max_length`` the model takes."""
 
     def __init__(self, tokens, level="word", max_length=64, lowercase=True, strip_punctuation=None):
-        if level not in LEVELS:
-            raise ValueError(f"Vocabulary: level must be one of {sorted(LEVELS)}, got {level!r}.")
+        if level not in self._levels:
+            raise ValueError(f"Vocabulary: level must be one of {sorted(LEVELS)} (or build level='subword'), got "
+                             f"{level!r}.")
         tokens = [str(t) for t in tokens]
         if tokens[:2] != [PADDING, UNKNOWN]:
             raise ValueError("Vocabulary: tokens must start with the padding token '' and '[UNK]' (ids 0 and 1).")
@@ -52,6 +54,10 @@ class Vocabulary:
         self._layer = None
 
     # -- building --------------------------------------------------------------------------
+    # Whether a SavedModel can hold this tokenizer (a string signature).
+    in_graph = True
+    _levels = tuple(LEVELS)
+
     @classmethod
     def build(cls, texts, level="word", max_tokens=20_000, min_count=1, max_length=None, lowercase=True,
               strip_punctuation=None, reserved=()):
@@ -59,12 +65,13 @@ class Vocabulary:
         ``max_tokens`` ids in all (padding and ``[UNK]`` included), each seen ``min_count``
         times or more (``TextVectorization.adapt`` counts them). ``max_length`` defaults to
         the longest training text. ``reserved``: tokens given the ids right after ``[UNK]``
-        whether or not the texts have them (a decoder's start and end markers: 2 and 3)."""
+        whether or not the texts have them (a decoder's start and end markers: 2 and 3).
+        ``level="subword"`` gives a :class:`SubwordVocabulary` (WordPiece)."""
+        if level == "subword":
+            return SubwordVocabulary.build(texts, max_tokens=max_tokens, min_count=min_count, max_length=max_length,
+                                           lowercase=lowercase, strip_punctuation=strip_punctuation, reserved=reserved)
         texts = _as_texts(texts, "Vocabulary.build")
-        reserved = [str(t) for t in reserved]
-        clash = [t for t in reserved if t in (PADDING, UNKNOWN)]
-        if clash or len(set(reserved)) != len(reserved):
-            raise ValueError(f"Vocabulary.build: reserved tokens must be unique and not '' or '[UNK]', got {reserved}.")
+        reserved = _reserved(reserved)
         probe = cls([PADDING, UNKNOWN], level, 1, lowercase, strip_punctuation)
         layer = probe._make_layer(max_tokens=max_tokens)
         layer.adapt(texts, batch_size=1024)
@@ -132,17 +139,7 @@ class Vocabulary:
         import tensorflow as tf
 
         ragged = self.layer()(tf.constant(texts))
-        lengths = ragged.row_lengths().numpy()
-        empty = np.flatnonzero(lengths == 0)
-        if empty.size:
-            raise ValueError(f"text {int(empty[0])} ({texts[empty[0]]!r}) has no {self.level} tokens after "
-                             "standardization; a model needs at least one. Drop empty texts before encoding.")
-        long = np.flatnonzero(lengths > self.max_length)
-        if long.size and too_long == "error":
-            i = int(long[0])
-            raise ValueError(f"text {i} has {int(lengths[i])} {self.level} tokens, more than max_length="
-                             f"{self.max_length} ({long.size} such text(s)); pass too_long='truncate' to keep the "
-                             "first max_length tokens, or build the vocabulary and model with a larger max_length.")
+        _check_lengths(texts, ragged.row_lengths().numpy(), self.max_length, self.level, too_long)
         dense = ragged[:, :self.max_length].to_tensor(0, shape=(len(texts), self.max_length))
         return dense.numpy().astype("int32")
 
@@ -175,6 +172,8 @@ class Vocabulary:
 
     @classmethod
     def from_json(cls, data):
+        if data.get("level") == "subword":
+            return SubwordVocabulary.from_json(data)
         return cls(data["tokens"], data["level"], data["max_length"], data["lowercase"], data["strip_punctuation"])
 
     def save(self, path):
@@ -197,6 +196,141 @@ class Vocabulary:
 
     def __repr__(self):
         return f"Vocabulary(level={self.level!r}, size={self.size}, max_length={self.max_length})"
+
+
+class SubwordVocabulary(Vocabulary):
+    """A WordPiece vocabulary (Schuster & Nakajima 2012; BERT's): whole words where the training
+    split has them often, pieces (``##``-prefixed after a word's first) otherwise, so a word
+    the training split never had is spelled from pieces instead of becoming ``[UNK]``.
+
+    Learned and applied by Hugging Face ``tokenizers`` (its WordPiece trainer and model: the
+    well-kept implementation, Rust, the one BERT checkpoints ship with). It tokenizes in
+    Python, so a SavedModel cannot hold it: a model trained on it exports with the token-id
+    signature only (the string signature needs a "word" or "char" :class:`Vocabulary`, whose
+    ``TextVectorization`` is a TensorFlow graph). Same ids, errors and files as a
+    :class:`Vocabulary`: 0 padding, 1 ``[UNK]``, then ``reserved``.
+    """
+
+    in_graph = False
+    _levels = ("subword",)
+
+    def __init__(self, tokenizer_json, max_length=64, lowercase=True, strip_punctuation=False):
+        self._tokenizer = _tokenizers().Tokenizer.from_str(tokenizer_json)
+        vocab = self._tokenizer.get_vocab()
+        tokens = [t for t, _ in sorted(vocab.items(), key=lambda item: item[1])]
+        if tokens[:2] != [_PAD_PIECE, UNKNOWN] or sorted(vocab.values()) != list(range(len(tokens))):
+            raise ValueError("SubwordVocabulary: the tokenizer must have ids 0..n-1 with '[PAD]' and '[UNK]' first.")
+        super().__init__([PADDING, *tokens[1:]], "subword", max_length, lowercase, bool(strip_punctuation))
+        self._json = tokenizer_json
+
+    @classmethod
+    def build(cls, texts, max_tokens=8_000, min_count=1, max_length=None, lowercase=True, strip_punctuation=None,
+              reserved=()):
+        """The WordPiece vocabulary of ``texts`` (the training split): at most ``max_tokens``
+        ids, pieces seen ``min_count`` times or more. ``max_length`` defaults to the longest
+        training text in pieces."""
+        hf = _tokenizers()
+        Regex, Tokenizer, decoders, models = hf.Regex, hf.Tokenizer, hf.decoders, hf.models
+        normalizers, pre_tokenizers, trainers = hf.normalizers, hf.pre_tokenizers, hf.trainers
+        texts = _as_texts(texts, "SubwordVocabulary.build")
+        reserved = _reserved(reserved)
+        strip = bool(strip_punctuation)
+        tokenizer = Tokenizer(models.WordPiece(unk_token=UNKNOWN))
+        steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+        if strip:
+            steps.append(normalizers.Replace(Regex(r"[^\w\s]"), ""))
+        tokenizer.normalizer = normalizers.Sequence(steps)
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # whitespace, punctuation its own word
+        tokenizer.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=max_tokens, min_frequency=min_count,
+                                            special_tokens=[_PAD_PIECE, UNKNOWN, *reserved], show_progress=False)
+        tokenizer.train_from_iterator(texts, trainer=trainer)
+        longest = max((len(e.ids) for e in tokenizer.encode_batch(texts)), default=1)
+        return cls(tokenizer.to_str(), max_length or max(1, longest), lowercase, strip)
+
+    def _pieces(self, texts):
+        return [e.ids for e in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    def layer(self):
+        raise ValueError("a subword vocabulary tokenizes with Hugging Face tokenizers, in Python, which a SavedModel "
+                         "cannot hold: export the token-id signature (export_saved_model without vocabulary=), or "
+                         "train with a 'word' or 'char' Vocabulary for a string signature.")
+
+    def encode(self, texts, too_long="error"):
+        if too_long not in ("error", "truncate"):
+            raise ValueError(f"too_long must be 'error' or 'truncate', got {too_long!r}.")
+        texts = _as_texts(texts, "SubwordVocabulary.encode")
+        pieces = self._pieces(texts)
+        _check_lengths(texts, [len(p) for p in pieces], self.max_length, "subword", too_long)
+        out = np.zeros((len(texts), self.max_length), dtype="int32")
+        for row, ids in zip(out, pieces):
+            row[:min(len(ids), self.max_length)] = ids[:self.max_length]
+        return out
+
+    def decode(self, ids, separator=None, stop_at=None):
+        """Ids -> texts: pieces joined into words (``##`` pieces onto the one before)."""
+        ids = np.asarray(ids)
+        bad = ids[(ids < 0) | (ids >= self.size)]
+        if bad.size:
+            raise ValueError(f"token id {int(bad[0])} is outside this vocabulary's [0, {self.size}).")
+        texts = []
+        for row in np.atleast_2d(ids):
+            if stop_at is not None and (row == stop_at).any():
+                row = row[:int(np.argmax(row == stop_at))]
+            texts.append(self._tokenizer.decode([int(i) for i in row if i != 0], skip_special_tokens=False))
+        return texts
+
+    def unknown_rate(self, texts):
+        flat = [i for ids in self._pieces(_as_texts(texts, "unknown_rate")) for i in ids]
+        return float(np.mean(np.asarray(flat) == 1)) if flat else 0.0
+
+    def to_json(self):
+        return {"level": "subword", "max_length": self.max_length, "lowercase": self.lowercase,
+                "strip_punctuation": self.strip_punctuation, "tokenizer": self._json}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(data["tokenizer"], data["max_length"], data["lowercase"], data["strip_punctuation"])
+
+    def __repr__(self):
+        return f"SubwordVocabulary(size={self.size}, max_length={self.max_length})"
+
+
+def _tokenizers():
+    try:
+        import tokenizers
+    except ImportError:
+        raise ImportError("subword vocabularies need Hugging Face tokenizers: pip install tokenizers (or "
+                          "pip install 'kerasarch[data]').") from None
+    return tokenizers
+
+
+# tokenizers' name for id 0 (a Vocabulary's padding token is the empty string, which it cannot hold).
+_PAD_PIECE = "[PAD]"
+
+
+def _reserved(reserved):
+    reserved = [str(t) for t in reserved]
+    clash = [t for t in reserved if t in (PADDING, UNKNOWN, _PAD_PIECE)]
+    if clash or len(set(reserved)) != len(reserved):
+        raise ValueError(f"Vocabulary.build: reserved tokens must be unique and not '', '[PAD]' or '[UNK]', "
+                         f"got {reserved}.")
+    return reserved
+
+
+def _check_lengths(texts, lengths, max_length, level, too_long):
+    """The errors of encode: an empty text always, one over max_length unless truncating."""
+    lengths = np.asarray(lengths)
+    empty = np.flatnonzero(lengths == 0)
+    if empty.size:
+        raise ValueError(f"text {int(empty[0])} ({texts[empty[0]]!r}) has no {level} tokens after "
+                         "standardization; a model needs at least one. Drop empty texts before encoding.")
+    long = np.flatnonzero(lengths > max_length)
+    if long.size and too_long == "error":
+        i = int(long[0])
+        raise ValueError(f"text {i} has {int(lengths[i])} {level} tokens, more than max_length="
+                         f"{max_length} ({long.size} such text(s)); pass too_long='truncate' to keep the "
+                         "first max_length tokens, or build the vocabulary and model with a larger max_length.")
 
 
 def _as_texts(texts, what):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from kerasarch.seqdata import LengthBuckets, load_elecdemand, load_movie_sentences, make_windows
-from kerasarch.text import Vocabulary
+from kerasarch.seqdata import LengthBuckets, ShuffledBatches, load_elecdemand, load_movie_sentences, make_windows
+from kerasarch.text import SubwordVocabulary, Vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,58 @@ def test_character_vocabulary():
     assert vocab.max_length == 5 and set(vocab.tokens[2:]) == set("helowrd")
     assert vocab.decode(vocab.encode(["lower"])) == ["lower"]
     assert vocab.decode(vocab.encode(["Hax"])) == ["h[UNK][UNK]"]
+
+
+def test_subword_vocabulary_spells_unseen_words_from_training_pieces(sentences, tmp_path):
+    words = Vocabulary.build(sentences.train[0], min_count=2)
+    vocab = Vocabulary.build(sentences.train[0], level="subword", max_tokens=8000, min_count=2)
+    assert isinstance(vocab, SubwordVocabulary) and vocab.size == 8000 and vocab.tokens[:2] == ["", "[UNK]"]
+    # The point of subwords: a test word the training split never had is pieces, not [UNK].
+    assert words.unknown_rate(sentences.test[0]) > 0.05 and vocab.unknown_rate(sentences.test[0]) < 0.001
+    unseen = next(w for w in "the movie is a gorgeous mess of unwatchableness".split()
+                  if w not in set(" ".join(sentences.train[0]).lower().split()))
+    ids = vocab.encode([f"a {unseen} film"])
+    pieces = [vocab.tokens[i] for i in ids[0] if i]
+    assert len(pieces) > 3 and any(p.startswith("##") for p in pieces) and 1 not in ids
+    assert vocab.decode(ids) == [f"a {unseen} film"]
+    # Every training sentence fits (max_length is the longest in pieces) and comes back standardized.
+    train = vocab.encode(sentences.train[0][:200])
+    assert train.shape == (200, vocab.max_length) and (train[:, 0] != 0).all()
+    assert vocab.decode(train[:3]) == [" ".join(vocab._tokenizer.decode(vocab._pieces([t])[0]).split())
+                                       for t in sentences.train[0][:3]]
+    with pytest.raises(ValueError, match="no subword tokens"):
+        vocab.encode(["good", "   "])
+    with pytest.raises(ValueError, match=f"more than max_length={vocab.max_length}"):
+        vocab.encode(["word " * (vocab.max_length + 1)])
+    assert (vocab.encode(["good " * 100], too_long="truncate") != 0).sum() == vocab.max_length
+    again = Vocabulary.load(vocab.save(str(tmp_path)))
+    assert isinstance(again, SubwordVocabulary) and again.tokens == vocab.tokens
+    np.testing.assert_array_equal(again.encode(sentences.test[0], too_long="truncate"),
+                                  vocab.encode(sentences.test[0], too_long="truncate"))
+    markers = Vocabulary.build(sentences.train[0][:500], level="subword", max_tokens=500, reserved=("<s>", "</s>"))
+    assert markers.id("<s>") == 2 and markers.id("</s>") == 3
+    with pytest.raises(ValueError, match="a SavedModel cannot hold"):
+        vocab.layer()
+
+
+def test_epoch_streams_are_the_epochs_of_the_seed_whatever_range_they_are_drawn_in():
+    """What a resumed run relies on: epoch e's batches depend on (seed, e) alone, and a stream that
+    starts part-way into an epoch goes on with exactly the batches an unbroken one has there."""
+    rng = np.random.default_rng(1)
+    ids = np.zeros((100, 12), "int32")
+    for i, n in enumerate(rng.integers(1, 12, size=100)):
+        ids[i, :n] = rng.integers(2, 30, size=n)
+    for plan in (LengthBuckets(ids, np.arange(100), batch_size=8, seed=3),
+                 ShuffledBatches(rng.normal(size=(100, 6, 2)).astype("float32"), np.arange(100), batch_size=8, seed=3)):
+        whole = [np.asarray(y) for _, y in plan.stream(range(0, 3))]
+        assert len(whole) == 3 * len(plan) and len(plan) == 13
+        resumed = [np.asarray(y) for _, y in plan.stream(range(1, 2), skip=5)] + \
+                  [np.asarray(y) for _, y in plan.stream(range(2, 3))]
+        for a, b in zip(whole[13 + 5:], resumed, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert sorted(np.concatenate(whole[:13])) == list(range(100))  # each row once an epoch
+        with pytest.raises(ValueError, match=r"skip must be an integer in \[0, 13\)"):
+            plan.stream(range(1), skip=13)
 
 
 def test_length_buckets_visit_every_row_once_and_cut_padding():

@@ -264,6 +264,8 @@ class TextServing:
 
         if not isinstance(vocabulary, Vocabulary):
             raise TypeError(f"vocabulary must be a kerasarch.text.Vocabulary, got {type(vocabulary).__name__}.")
+        if not vocabulary.in_graph:
+            vocabulary.layer()  # the error that says why a subword vocabulary cannot be in the graph, and what can
         spec = serving.contract.input
         if serving.kind != "tokens":
             raise ValueError(f"vocabulary= serves raw text for a token model; {serving.source.name} takes "

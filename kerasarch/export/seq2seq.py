@@ -45,6 +45,8 @@ def _check_vocabularies(model, spec, source, target):
     for what, vocab, size in (("source", source, spec.vocab_size), ("target", target, spec.target_vocab_size)):
         if not isinstance(vocab, Vocabulary):
             raise TypeError(f"{what}_vocabulary must be a kerasarch.text.Vocabulary, got {type(vocab).__name__}.")
+        if not vocab.in_graph:
+            vocab.layer()  # the error that says why a subword vocabulary cannot be in the graph, and what can
         if vocab.size > size:
             raise ValueError(f"the {what} vocabulary has {vocab.size} ids but {model.name} embeds {size}; export with "
                              "the vocabularies the model was trained with.")
