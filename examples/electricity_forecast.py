@@ -2,7 +2,9 @@
 
 fpp2's ``elecdemand``: Victoria's half-hourly demand in 2014 (GW), with temperature and a
 workday flag. From the previous week (336 half-hours of demand, temperature, workday and the
-time of day) each model forecasts the next day's 48 half-hours at once. The last 61 days
+time of day) and what is known of the next day (its workday flag, time of day and
+temperature: the recorded temperatures stand in for a weather forecast, as in fpp2's own
+demand models) each model forecasts the next day's 48 half-hours at once. The last 61 days
 (November and December) are the test split, the 30 before them validation; the baseline,
 computed here on the same test days, is the seasonal-naive forecast: each half-hour's demand
 a week earlier. The target is a test MAE at least 20% below the baseline's.
@@ -20,10 +22,15 @@ from _common import Experiment, experiment_args  # noqa: E402
 
 MODELS = ("lstm_forecaster", "gru_forecaster")
 LOOKBACK, HORIZON, WEEK = 336, 48, 336
+KNOWN_FUTURE = (1, 2, 3, 4)  # temperature, workday, tod_sin, tod_cos: known for the day ahead
 
 
 def main(argv=None):
-    args = experiment_args(__doc__, argv, extra=lambda p: p.add_argument("--epochs", type=int, default=12))
+    def extra(p):
+        p.add_argument("--epochs", type=int, default=12)
+        p.add_argument("--past-only", action="store_true", help="no known future inputs (the previous version)")
+
+    args = experiment_args(__doc__, argv, extra=extra)
     exp = Experiment("electricity_forecast", args,
                      claim="A recurrent forecaster of the next day's demand beats the seasonal-naive forecast "
                            "(same half-hour a week earlier) by at least 20% in MAE.")
@@ -36,9 +43,11 @@ def main(argv=None):
     s = load_elecdemand()
     train, val, test = s.scale(s.train), s.scale(s.val), s.scale(s.test)
     stride = 16 if args.quick else 2
-    x_train, y_train = make_windows(train, LOOKBACK, HORIZON, stride=stride)
-    x_val, y_val = make_windows(val, LOOKBACK, HORIZON, stride=s.period, context=train)
-    x_test, y_test = make_windows(test, LOOKBACK, HORIZON, stride=s.period, context=np.concatenate([train, val]))
+    known = None if args.past_only else KNOWN_FUTURE
+    x_train, y_train = make_windows(train, LOOKBACK, HORIZON, stride=stride, known_future=known)
+    x_val, y_val = make_windows(val, LOOKBACK, HORIZON, stride=s.period, context=train, known_future=known)
+    x_test, y_test = make_windows(test, LOOKBACK, HORIZON, stride=s.period, context=np.concatenate([train, val]),
+                                  known_future=known)
     unscale = s.unscale_target
     # Seasonal naive: the demand of the same half-hours one week before each forecast day.
     full = np.concatenate([s.train, s.val, s.test])[:, s.target]
@@ -51,13 +60,15 @@ def main(argv=None):
     naive_mae = float(np.abs(naive - truth).mean())
     daily = np.stack([full[o - s.period:o - s.period + HORIZON] for o in origins])
     exp.result.update(windows={"train": len(x_train), "val": len(x_val), "test": len(x_test)},
+                      inputs="past week only" if known is None else "past week + the next day's temperature, "
+                                                                     "workday and time of day",
                       seasonal_naive_mae_gw=round(naive_mae, 4),
                       daily_naive_mae_gw=round(float(np.abs(daily - truth).mean()), 4))
 
     runs, forecasts = {}, {}
     for name in MODELS:
         keras.utils.set_random_seed(args.seed)
-        model = kerasarch.create_model(name, num_features=train.shape[1], horizon=HORIZON, units=32 if args.quick else 64,
+        model = kerasarch.create_model(name, num_features=x_train.shape[2], horizon=HORIZON, units=32 if args.quick else 64,
                                        dropout=0.1, drop_rate=0.1)
         epochs = 1 if args.quick else args.epochs
         batch = 64

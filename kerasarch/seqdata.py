@@ -183,9 +183,15 @@ def load_elecdemand(val_days=30, test_days=61):
                         mean.astype("float32"), std, period)
 
 
-def make_windows(series, lookback, horizon, target=0, stride=1, context=None):
+def make_windows(series, lookback, horizon, target=0, stride=1, context=None, known_future=None):
     """Sliding windows over ``series`` (steps, features): inputs (n, lookback, features) and
     targets (n, horizon) of column ``target``, the horizon starting right after each window.
+
+    ``known_future``: columns known ahead for the horizon's steps (calendar, workday, a weather
+    forecast). The inputs then run on through the horizon, (n, lookback + horizon, features +
+    1): there the known columns keep their values, every other column (the target among them)
+    is 0, and a last column flags the steps to forecast (0 before, 1 in the horizon). A
+    recurrent forecaster reads the whole window and forecasts from its last step.
 
     ``context`` (steps, features), optional: the steps just before ``series`` (e.g. the end of
     the previous split), so the first windows of a validation or test split can look back into
@@ -214,8 +220,18 @@ def make_windows(series, lookback, horizon, target=0, stride=1, context=None):
                          f"short for one window of lookback={lookback} and horizon={horizon}; it needs at least "
                          f"{lookback + horizon} steps.")
     starts = first + stride * np.arange(count)
-    x = np.stack([series[s - lookback:s] for s in starts])
     y = np.stack([series[s:s + horizon, target] for s in starts])
+    if known_future is None:
+        return np.stack([series[s - lookback:s] for s in starts]), y
+    known = sorted(set(int(c) for c in known_future))
+    if target in known or any(not 0 <= c < series.shape[1] for c in known):
+        raise ValueError(f"make_windows: known_future must name feature columns in [0, {series.shape[1]}) other than "
+                         f"the target ({target}), got {list(known_future)}.")
+    flagged = np.concatenate([series, np.zeros((len(series), 1), "float32")], axis=1)
+    future = np.zeros_like(flagged)
+    future[:, known] = series[:, known]
+    future[:, -1] = 1.0
+    x = np.stack([np.concatenate([flagged[s - lookback:s], future[s:s + horizon]]) for s in starts])
     return x, y
 
 

@@ -146,6 +146,19 @@ def test_windows_align_targets_with_the_steps_after_each_window():
     np.testing.assert_array_equal(yc[0], [20, 21, 22])
 
 
+def test_known_future_columns_run_on_through_the_horizon_and_nothing_else_does():
+    series = np.stack([np.arange(40), 100 + np.arange(40), 200 + np.arange(40)], axis=1).astype("float32")
+    x, y = make_windows(series, lookback=5, horizon=3, stride=4, known_future=[2])
+    assert x.shape == (9, 8, 4) and y.shape == (9, 3)
+    np.testing.assert_array_equal(x[1, :5, :3], series[4:9])      # the past, every column
+    np.testing.assert_array_equal(x[1, 5:, 2], series[9:12, 2])     # the known column, ahead
+    assert (x[1, 5:, :2] == 0).all()                                # the target and the unknown: hidden
+    np.testing.assert_array_equal(x[1, :, 3], [0, 0, 0, 0, 0, 1, 1, 1])  # which steps to forecast
+    np.testing.assert_array_equal(y[1], series[9:12, 0])
+    with pytest.raises(ValueError, match="known_future must name feature columns in \\[0, 3\\) other than the target"):
+        make_windows(series, 5, 3, known_future=[0])
+
+
 def test_windows_refuse_nan_and_short_series():
     series = np.ones((30, 2), "float32")
     series[7, 1] = np.nan

@@ -324,8 +324,9 @@ class PronunciationTask(Task):
 
 class DemandTask(Task):
     """elecdemand: the previous week (336 half-hours of demand, temperature, workday and the time
-    of day, scaled by the training split's statistics) in, the next day's 48 half-hours of
-    demand out. Training windows start every second half-hour; validation and test forecasts
+    of day, scaled by the training split's statistics) and the next day's known inputs
+    (temperature, workday, time of day: ``make_windows(known_future=)``) in, the next day's 48
+    half-hours of demand out. Training windows start every second half-hour; validation and test forecasts
     are made once a day at midnight. The test MAE is in GW, beside the seasonal-naive
     forecast's (the same half-hour a week earlier) on the same days."""
 
@@ -335,17 +336,18 @@ class DemandTask(Task):
     default_val_fraction = None
     data_arguments = ("num_features", "horizon", "num_targets")
     LOOKBACK, HORIZON, STRIDE = 336, 48, 2
+    KNOWN_FUTURE = (1, 2, 3, 4)
 
     def prepare(self, arguments, out_dir, training=True):
         from kerasarch.seqdata import ShuffledBatches, load_elecdemand, make_windows
 
         s = load_elecdemand()
         train, val, test = s.scale(s.train), s.scale(s.val), s.scale(s.test)
-        x_train, y_train = make_windows(train, self.LOOKBACK, self.HORIZON, stride=self.STRIDE)
+        windows = dict(lookback=self.LOOKBACK, horizon=self.HORIZON, known_future=self.KNOWN_FUTURE)
+        x_train, y_train = make_windows(train, stride=self.STRIDE, **windows)
         x_train, y_train = _first(x_train, arguments["limit"]), _first(y_train, arguments["limit"])
-        x_val, y_val = make_windows(val, self.LOOKBACK, self.HORIZON, stride=s.period, context=train)
-        x_test, y_test = make_windows(test, self.LOOKBACK, self.HORIZON, stride=s.period,
-                                      context=np.concatenate([train, val]))
+        x_val, y_val = make_windows(val, stride=s.period, context=train, **windows)
+        x_test, y_test = make_windows(test, stride=s.period, context=np.concatenate([train, val]), **windows)
         x_test, y_test = _first(x_test, arguments.get("test_limit")), _first(y_test, arguments.get("test_limit"))
         batches = ShuffledBatches(x_train, y_train[..., None], arguments["batch_size"], seed=arguments["seed"])
 
@@ -363,10 +365,11 @@ class DemandTask(Task):
             return fields
 
         return Prepared(
-            model_kwargs={"num_features": train.shape[1], "horizon": self.HORIZON},
+            model_kwargs={"num_features": x_train.shape[2], "horizon": self.HORIZON},
             steps_per_epoch=len(batches), train_stream=batches.stream,
             val_data=ShuffledBatches(x_val, y_val[..., None], 256, shuffle=False).dataset(),
-            sizes={"features": list(s.names), "lookback": self.LOOKBACK, "horizon": self.HORIZON,
+            sizes={"features": list(s.names), "known_future": [s.names[c] for c in self.KNOWN_FUTURE],
+                   "lookback": self.LOOKBACK, "horizon": self.HORIZON,
                    "train_windows": int(len(x_train)), "val_days": int(len(x_val)), "test_days": int(len(x_test))},
             evaluate=evaluate)
 
