@@ -2,10 +2,11 @@
 pair of TensorFlow, JAX and torch: real files written and read by real backends, one subprocess
 each (Keras fixes its backend per process; tests/backend_files.py is their side).
 
-The models cover the kinds of weights a file carries: a conv-BatchNorm net (resnet20), depthwise
-convolutions with squeeze-excitation and hard-swish (mobilenet_v3_small), attention with
-LayerNorm and position embeddings (vit_cifar), and integer token inputs with padding masks
-(transformer_text_tiny). The suite runs this once, whatever the backend of its own process."""
+The models cover the kinds of weights a file carries: a conv-BatchNorm net (resnet20), attention
+with LayerNorm and position embeddings (vit_cifar), and integer token inputs with padding masks
+(transformer_text_tiny). (MobileNetV3-Small's depthwise, squeeze-excitation and hard-swish
+weights were a fourth until CI's time forced the choice; the torchvision parity tests load
+depthwise weights on every backend.) The suite runs this once, whatever the backend of its own process."""
 
 import json
 import os
@@ -16,7 +17,7 @@ import numpy as np
 
 from backend_files import BACKENDS, NUM_CLASSES
 
-MODELS = ("resnet20", "mobilenet_v3_small", "vit_cifar", "transformer_text_tiny")
+MODELS = ("resnet20", "vit_cifar", "transformer_text_tiny")
 SCRIPT = os.path.join(os.path.dirname(__file__), "backend_files.py")
 
 
@@ -59,7 +60,7 @@ def _mismatches(root, saver, name):
             continue
         where = f"{name}: saved on {saver}, loaded on {loader}"
         got = np.load(root / loader / f"from_{saver}" / f"{name}.npy")
-        # Relative to the outputs' scale (0.1 for mobilenet_v3_small, 20 for resnet20): the
+        # Relative to the outputs' scale (20 for resnet20, far less for the others): the
         # backends' float32 kernels differed by at most 2e-6 of it, while any one BatchNorm's
         # moving mean left at 0 moves the outputs by 9e-4 of it or more.
         try:
