@@ -144,9 +144,9 @@ class Vocabulary:
         return dense.numpy().astype("int32")
 
     def decode(self, ids, separator=None, stop_at=None):
-        """Ids -> texts (padding dropped); words joined by spaces, characters by nothing.
-        ``stop_at``: an id (a decoder's end marker) that ends each row, itself not included."""
-        separator = (" " if self.level == "word" else "") if separator is None else separator
+        """Ids -> texts (padding dropped); words joined by spaces, characters by nothing
+        (subwords: ``##`` pieces onto the one before). ``stop_at``: an id (a decoder's end
+        marker) that ends each row, itself not included."""
         ids = np.asarray(ids)
         bad = ids[(ids < 0) | (ids >= self.size)]
         if bad.size:
@@ -155,8 +155,12 @@ class Vocabulary:
         for row in np.atleast_2d(ids):
             if stop_at is not None and (row == stop_at).any():
                 row = row[:int(np.argmax(row == stop_at))]
-            texts.append(separator.join(self.tokens[i] for i in row if i != 0))
+            texts.append(self._join([int(i) for i in row if i != 0], separator))
         return texts
+
+    def _join(self, ids, separator):
+        separator = (" " if self.level == "word" else "") if separator is None else separator
+        return separator.join(self.tokens[i] for i in ids)
 
     def unknown_rate(self, texts):
         """The fraction of tokens in ``texts`` that map to ``[UNK]``."""
@@ -267,18 +271,8 @@ class SubwordVocabulary(Vocabulary):
             row[:min(len(ids), self.max_length)] = ids[:self.max_length]
         return out
 
-    def decode(self, ids, separator=None, stop_at=None):
-        """Ids -> texts: pieces joined into words (``##`` pieces onto the one before)."""
-        ids = np.asarray(ids)
-        bad = ids[(ids < 0) | (ids >= self.size)]
-        if bad.size:
-            raise ValueError(f"token id {int(bad[0])} is outside this vocabulary's [0, {self.size}).")
-        texts = []
-        for row in np.atleast_2d(ids):
-            if stop_at is not None and (row == stop_at).any():
-                row = row[:int(np.argmax(row == stop_at))]
-            texts.append(self._tokenizer.decode([int(i) for i in row if i != 0], skip_special_tokens=False))
-        return texts
+    def _join(self, ids, separator):
+        return self._tokenizer.decode(ids, skip_special_tokens=False)
 
     def unknown_rate(self, texts):
         flat = [i for ids in self._pieces(_as_texts(texts, "unknown_rate")) for i in ids]
